@@ -1,6 +1,7 @@
 // Two projects: `unit` (no network, no processes) and `integration` (real
 // spicedb, PostgreSQL, moto, zed and template tools started by scripts/rig).
-const transform = { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] };
+// tsconfig sets isolatedModules, so ts-jest only transpiles (tsc --noEmit type-checks).
+const transform = { '^.+\\.ts$': ['ts-jest', {}] };
 
 /** @type {import('jest').Config} */
 module.exports = {
@@ -16,9 +17,7 @@ module.exports = {
       testEnvironment: 'node',
       transform,
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-      // Real servers start per suite; allow for their start-up.
-      testTimeout: 120000,
-      slowTestThreshold: 60,
+      setupFilesAfterEnv: ['<rootDir>/test/helpers/integration-setup.ts'],
     },
   ],
 };

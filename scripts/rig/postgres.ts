@@ -31,17 +31,17 @@ export async function startPostgres(opts: { host?: string } = {}): Promise<Postg
   const work = makeWorkDir('pg');
   const data = path.join(work.dir, 'data');
   mkdirSync(data, { mode: 0o700 });
-  const asUser = userInfo().uid === 0 ? 'postgres' : undefined;
-  if (asUser) {
-    const { uid, gid } = await idOf(asUser);
-    chownSync(work.dir, uid, gid);
-    chownSync(data, uid, gid);
+  const runAs = userInfo().uid === 0 ? await idOf('postgres') : undefined;
+  if (runAs) {
+    chownSync(work.dir, runAs.uid, runAs.gid);
+    chownSync(data, runAs.uid, runAs.gid);
   }
   await run({
     name: 'initdb',
     command: path.join(bin, 'initdb'),
     args: ['-D', data, '-U', SUPERUSER, '--auth=trust', '--no-sync', '-E', 'UTF8', '--locale=C'],
-    runAsUser: asUser,
+    runAs,
+    cwd: work.dir,
   });
   writeFileSync(
     path.join(data, 'postgresql.auto.conf'),
@@ -57,11 +57,8 @@ export async function startPostgres(opts: { host?: string } = {}): Promise<Postg
       '',
     ].join('\n'),
   );
-  if (asUser) {
-    const { uid, gid } = await idOf(asUser);
-    chownSync(path.join(data, 'postgresql.auto.conf'), uid, gid);
-  }
-  const proc = new ManagedProcess({ name: 'postgres', command: path.join(bin, 'postgres'), args: ['-D', data], runAsUser: asUser });
+  if (runAs) chownSync(path.join(data, 'postgresql.auto.conf'), runAs.uid, runAs.gid);
+  const proc = new ManagedProcess({ name: 'postgres', command: path.join(bin, 'postgres'), args: ['-D', data], runAs, cwd: work.dir });
   const uri = (database: string): string => `postgres://${SUPERUSER}@${host}:${port}/${database}?sslmode=disable`;
   const psql = (sql: string): Promise<string> =>
     run({ name: 'psql', command: path.join(bin, 'psql'), args: [uri('postgres'), '-v', 'ON_ERROR_STOP=1', '-qAtc', sql] });

@@ -22,8 +22,8 @@ export interface StartOptions {
   args: string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
-  /** Run as this user (PostgreSQL refuses root): wraps the command in `runuser`. */
-  runAsUser?: string;
+  /** Run as this uid/gid (PostgreSQL refuses root); signals then reach the process itself. */
+  runAs?: { uid: number; gid: number };
 }
 
 export class ManagedProcess {
@@ -36,11 +36,13 @@ export class ManagedProcess {
   constructor(opts: StartOptions) {
     installExitHook();
     this.name = opts.name;
-    const [command, args] = opts.runAsUser
-      ? ['runuser', ['-u', opts.runAsUser, '--', opts.command, ...opts.args]]
-      : [opts.command, opts.args];
-    const spawnOpts: SpawnOptions = { env: opts.env ?? process.env, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] };
-    this.child = spawn(command, args, spawnOpts);
+    const spawnOpts: SpawnOptions = {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.runAs ?? {}),
+    };
+    this.child = spawn(opts.command, opts.args, spawnOpts);
     live.add(this.child);
     const keep = (chunk: Buffer): void => {
       this.output = (this.output + chunk.toString()).slice(-20000);

@@ -106,7 +106,7 @@ export async function migrate(datastoreUri: string): Promise<string> {
   return run({
     name: 'spicedb datastore migrate',
     command: component('SPICEDB_BIN'),
-    args: ['datastore', 'migrate', 'head', '--datastore-engine=postgres', ...QUIET.slice(0, 3)],
+    args: ['datastore', 'migrate', 'head', '--datastore-engine=postgres', '--skip-release-check', '--log-format=json'],
     env: { ...process.env, SPICEDB_DATASTORE_CONN_URI: datastoreUri },
     timeoutMs: 120000,
   });

@@ -1,0 +1,2 @@
+// Integration suites start real servers; hooks and tests get time for that.
+jest.setTimeout(180_000);
