@@ -2,6 +2,10 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+const node = Object.fromEntries(
+  ['require', 'module', 'exports', '__dirname', 'process', 'console', 'Buffer', 'setTimeout', 'clearTimeout'].map((g) => [g, 'readonly']),
+);
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.cache/', '.aws-sam/', 'dist/', 'coverage/'] },
   js.configs.recommended,
@@ -21,7 +25,13 @@ export default tseslint.config(
     rules: { 'no-console': 'off' },
   },
   {
-    files: ['**/*.mjs', '**/*.js'],
-    languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
+    files: ['**/*.mjs'],
+    languageOptions: { globals: node },
+  },
+  {
+    // CommonJS: jest's config and the local Lambda worker (runs bundles as Lambda's runtime does).
+    files: ['**/*.js'],
+    languageOptions: { sourceType: 'commonjs', globals: node },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -45,7 +45,7 @@ export interface HealthChecker {
 
 /** A health client for `endpoint` (`host:port`), plaintext unless credentials are given. */
 export function healthChecker(endpoint: string, creds: ChannelCredentials = credentials.createInsecure()): HealthChecker {
-  const client = new HealthClient(endpoint, creds) as Client & {
+  const client = new HealthClient(endpoint, creds) as unknown as Client & {
     check(req: string, opts: { deadline: Date }, cb: (err: Error | null, res?: ServingStatus) => void): void;
   };
   return {
