@@ -91,7 +91,16 @@ export class CustomResourceDriver {
     this.stackId = `arn:aws:cloudformation:us-east-1:000000000000:stack/${opts.stackName}/${randomUUID()}`;
   }
 
+  /** Every resource event so far, oldest first (what the stack's Events tab would show). */
+  readonly events: StackEvent[] = [];
+
+  /** The endpoint that receives the function's responses. */
+  get responseEndpoint(): ResponseEndpoint {
+    return this.opts.endpoint;
+  }
+
   private emit(status: string, reason?: string): void {
+    this.events.push({ status, reason });
     this.opts.onEvent?.({ status, reason });
   }
 
