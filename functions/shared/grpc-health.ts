@@ -4,7 +4,7 @@
  * migrated and its dispatcher is ready. The two messages are one field each,
  * so they are encoded here rather than pulling in a proto loader.
  */
-import { credentials, makeGenericClientConstructor, type ChannelCredentials, type Client } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, type ChannelCredentials, type ChannelOptions, type Client } from '@grpc/grpc-js';
 
 export type ServingStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 const STATUS: readonly ServingStatus[] = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'];
@@ -43,9 +43,13 @@ export interface HealthChecker {
   close(): void;
 }
 
-/** A health client for `endpoint` (`host:port`), plaintext unless credentials are given. */
-export function healthChecker(endpoint: string, creds: ChannelCredentials = credentials.createInsecure()): HealthChecker {
-  const client = new HealthClient(endpoint, creds) as unknown as Client & {
+/**
+ * A health client for `endpoint` (`host:port`), plaintext unless credentials
+ * are given. `options` are gRPC channel options (e.g. a short reconnect
+ * backoff for callers that poll until the server is up).
+ */
+export function healthChecker(endpoint: string, creds: ChannelCredentials = credentials.createInsecure(), options?: ChannelOptions): HealthChecker {
+  const client = new HealthClient(endpoint, creds, options) as unknown as Client & {
     check(req: string, opts: { deadline: Date }, cb: (err: Error | null, res?: ServingStatus) => void): void;
   };
   return {
