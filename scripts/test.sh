@@ -18,7 +18,8 @@ rm -f "$results"
 jest_rc=0
 step_jest() {
   # Integration suites start real servers on distinct loopback addresses; two workers fit two cores.
-  npx --no-install jest --maxWorkers=2 --json --outputFile="$results" "$@" || jest_rc=$?
+  # --forceExit: every suite stops what it started in afterAll; a stray SDK socket must not hang CI.
+  npx --no-install jest --maxWorkers=2 --forceExit --json --outputFile="$results" "$@" || jest_rc=$?
   return 0
 }
 step "tests (jest: unit and integration)" step_jest "$@"

@@ -23,6 +23,7 @@ import { startMoto, AWS_REGION, type Moto } from '../rig/moto';
 import { randomBytes } from 'node:crypto';
 import { startPostgres, type Postgres } from '../rig/postgres';
 import { migrate } from '../rig/spicedb';
+import { waitFor } from '../rig/net';
 import { loadTemplate, type Json } from '../rig/template';
 import { CustomResourceDriver, ResponseEndpoint, type StackEvent } from './cloudformation';
 import { startEcsProxy } from './ecs-proxy';
@@ -66,14 +67,17 @@ export interface LocalStackStatus {
 
 export const STACK_NAME = 'spicedb-local';
 
-/** The template's registrar rule: its pattern and retry attempts. */
+/**
+ * The template's registrar rule pattern, and how often a failed invocation
+ * is retried before it is dead-lettered (the function's EventInvokeConfig).
+ */
 function registrarRule(): { pattern: Json; maximumRetryAttempts: number } {
   const fn = loadTemplate(path.join(ROOT, 'template.yaml')).Resources.RegistrarFunction;
   const events = (fn?.Properties?.Events ?? {}) as Record<string, { Type?: string; Properties?: Record<string, Json> }>;
   const rule = Object.values(events).find((e) => e.Type === 'EventBridgeRule');
   if (!rule?.Properties?.Pattern) throw new Error('template.yaml: RegistrarFunction has no EventBridgeRule event with a Pattern');
-  const retry = rule.Properties.RetryPolicy as { MaximumRetryAttempts?: number } | undefined;
-  return { pattern: rule.Properties.Pattern, maximumRetryAttempts: Number(retry?.MaximumRetryAttempts ?? 3) };
+  const invokeConfig = fn?.Properties?.EventInvokeConfig as { MaximumRetryAttempts?: number } | undefined;
+  return { pattern: rule.Properties.Pattern, maximumRetryAttempts: Number(invokeConfig?.MaximumRetryAttempts ?? 2) };
 }
 
 export class LocalStack {
@@ -257,13 +261,28 @@ export class LocalStack {
     const running = this.ecs.tasks('starting', 'running');
     if (count > running.length) {
       const started = await Promise.all(Array.from({ length: count - running.length }, () => this.ecs.startTask()));
+      // The registrar runs asynchronously (EventBridge delivery): `scale` returns once the new tasks are discoverable.
+      await this.waitForDiscovery();
       return { started: started.map((t) => t.taskId), stopped: [] };
     }
     // ECS stops the newest tasks first on scale-in here; real ECS balances AZs first.
     const victims = this.ecs.tasks('running').slice(count - running.length);
     this.opts.log(`    scale-in: ${victims.length} task(s) leave discovery now and stop after the ${Math.round(this.ecs.drainHoldMs / 1000)} s drain hold`);
     await Promise.all(victims.map((t) => this.ecs.stopTask(t, 'graceful')));
+    await this.waitForDiscovery();
     return { started: [], stopped: victims.map((t) => t.taskId) };
+  }
+
+  /** Waits (bounded) until Cloud Map holds exactly the running tasks' addresses. */
+  async waitForDiscovery(timeoutMs = 30_000): Promise<void> {
+    const want = (): string => this.ecs.tasks('running').map((t) => t.host).sort().join(',');
+    await waitFor(
+      async () => {
+        const res = await this.serviceDiscovery.send(new ListInstancesCommand({ ServiceId: this.aws.cloudMapServiceId }));
+        return (res.Instances ?? []).map((i) => i.Attributes?.AWS_INSTANCE_IPV4 ?? '').sort().join(',') === want();
+      },
+      { what: 'Cloud Map to hold exactly the running tasks (is the registrar failing? see the dead-letter queue)', timeoutMs, intervalMs: 100 },
+    );
   }
 
   /** Kills a task abruptly (SIGKILL); the service then starts a replacement, as ECS would. */

@@ -47,18 +47,23 @@ export class Zed {
   private readonly home = mkdtempSync(path.join(tmpdir(), 'spicedb-ecs-zed-'));
   private readonly bin = component('ZED_BIN');
 
+  /** A private HOME and keyring; this zed first on PATH. */
+  private env(): NodeJS.ProcessEnv {
+    return {
+      PATH: `${path.dirname(this.bin)}:${process.env.PATH ?? ''}`,
+      HOME: this.home,
+      XDG_CONFIG_HOME: path.join(this.home, '.config'),
+      ZED_KEYRING_PASSWORD: 'test-keyring',
+      NO_COLOR: '1',
+    };
+  }
+
   async run(args: string[]): Promise<ZedResult> {
     const proc = new ManagedProcess({
       name: `zed ${args.slice(0, 2).join(' ')}`,
       command: this.bin,
       args,
-      env: {
-        PATH: process.env.PATH,
-        HOME: this.home,
-        XDG_CONFIG_HOME: path.join(this.home, '.config'),
-        ZED_KEYRING_PASSWORD: 'test-keyring',
-        NO_COLOR: '1',
-      },
+      env: this.env(),
     });
     const code = await proc.wait();
     return { code, stdout: proc.tail(1_000_000) };
@@ -69,6 +74,19 @@ export class Zed {
     const res = await this.run(args);
     if (res.code !== 0) throw new Error(`zed ${args.join(' ')} exited ${res.code}:\n${res.stdout}`);
     return res.stdout;
+  }
+
+  /** Runs a command line through bash (as a user would type it), with this zed first on PATH. */
+  async shell(line: string): Promise<string> {
+    const proc = new ManagedProcess({
+      name: 'bash',
+      command: 'bash',
+      args: ['-c', line],
+      env: this.env(),
+    });
+    const code = await proc.wait();
+    if (code !== 0) throw new Error(`\`${line}\` exited ${code}:\n${proc.tail()}`);
+    return proc.tail(1_000_000);
   }
 
   stop(): Promise<void> {

@@ -1,0 +1,34 @@
+/**
+ * The README's main command from a clean cache folder: the fresh-machine
+ * path. `bash scripts/local-stack.sh` must install or build every component
+ * into the (empty) cache, bring the stack up and report it ready.
+ * (Toolchain caches outside the project, such as Go's and pip's, stay warm.)
+ */
+import path from 'node:path';
+import { ROOT } from '../../scripts/rig/components';
+import { ManagedProcess } from '../../scripts/rig/process';
+import { makeWorkDir } from '../../scripts/rig/workdir';
+
+it('starts from a clean cache folder and reports ready', async () => {
+  const cache = makeWorkDir('fresh-cache');
+  try {
+    const proc = new ManagedProcess({
+      name: 'local-stack.sh',
+      command: 'bash',
+      args: [path.join(ROOT, 'scripts', 'local-stack.sh'), 'up', '--nodes', '2', '--exit-when-ready'],
+      env: { ...process.env, SPICEDB_ECS_CACHE: cache.dir },
+    });
+    const code = await proc.wait();
+    const out = proc.tail(200_000);
+    expect({ code, tail: code === 0 ? '' : out.slice(-4000) }).toEqual({ code: 0, tail: '' });
+    // Every set-up step ran against the empty cache and printed its duration.
+    for (const component of ['spicedb v1.56.2', 'grpc_health_probe', 'zed v1.2.0', 'PostgreSQL', 'Python tools']) {
+      expect(out).toMatch(new RegExp(`${component}[^\\n]*: done in \\d+\\.\\ds`));
+    }
+    expect(out).toContain(`SPICEDB_BIN=${cache.dir}/bin/spicedb`);
+    expect(out).toMatch(/Local stack ready in [\d.]+s: 2 SpiceDB task\(s\)/);
+    expect(out).toContain('stopped; nothing left running');
+  } finally {
+    cache.remove();
+  }
+}, 900_000);
