@@ -68,7 +68,11 @@ export interface SchemaResourceProperties {
   };
 }
 
-export const DEFAULT_CALL_MS = 30_000;
+/**
+ * Default deadline of one SpiceDB call. Generous: on PostgreSQL a batch of
+ * 1000 DELETEs can take seconds when the table has no statistics yet.
+ */
+export const DEFAULT_CALL_MS = 60_000;
 
 const ENDPOINT = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/;
 const SECRET_ARN = /^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@!-]+$/;
@@ -124,10 +128,13 @@ function requireString(name: string, value: unknown, issues: Issues): string | u
   return value;
 }
 
+/** Blank entries (e.g. the last element of `!Split ["\n", ...]`) and `//` comments. */
+const isBlankOrComment = (v: unknown): boolean => typeof v === 'string' && (v.trim() === '' || v.trim().startsWith('//'));
+
 /**
  * The entries of `Relationships`: a list of strings (one relationship each),
- * or one string of newline-separated relationships as in a validation file
- * (blank lines and `//` comments skipped).
+ * or one string of newline-separated relationships as in a validation file.
+ * Blank entries and `//` comments are skipped in both forms.
  */
 export function relationshipTexts(value: unknown): { text: unknown; where: string }[] | string {
   if (value === undefined || value === '') return [];
@@ -138,7 +145,7 @@ export function relationshipTexts(value: unknown): { text: unknown; where: strin
       .filter((e) => e.text !== '' && !e.text.startsWith('//'));
   }
   if (!Array.isArray(value)) return `Relationships: expected a list of strings, got ${show(value)}`;
-  return value.map((text: unknown, i) => ({ text, where: `Relationships[${i}]` }));
+  return value.map((text: unknown, i) => ({ text, where: `Relationships[${i}]` })).filter((e) => !isBlankOrComment(e.text));
 }
 
 function parseSeed(value: unknown, issues: Issues): SeedEntry[] {
@@ -194,6 +201,7 @@ function parseAssertions(value: unknown, issues: Issues): AssertionEntry[] {
     }
     list.forEach((text: unknown, i) => {
       const where = `Assertions.${kind}[${i}]`;
+      if (isBlankOrComment(text)) return;
       if (typeof text !== 'string') {
         issues.add(`${where}: expected a string, got ${show(text)}`);
         return;

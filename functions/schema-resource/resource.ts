@@ -26,7 +26,7 @@ import { planSchema, writeAndVerifySchema } from './apply-schema';
 import { AssertionsFailedError, runAssertions } from './assertions';
 import { physicalResourceId } from './physical-id';
 import { deleteModeOf, parseProperties, previousSeed, type SchemaResourceProperties } from './properties';
-import { planSeed, readSchemaShape, schemaAllows, writeInBatches } from './seed';
+import { readSchemaShape, removedFromSeed, schemaAllows, writeInBatches, type WriteOptions } from './seed';
 import { CallBudget, type SchemaClient } from './spicedb-api';
 
 /** What the steps need from the outside world; the handler passes module-scope clients. */
@@ -36,7 +36,15 @@ export interface SchemaResourceDeps {
   health(conn: SpiceDBConnection): HealthChecker;
   /** Relationship write batches in flight at once (default 4). */
   writeConcurrency?: number;
+  /** Updates per WriteRelationships call (default and maximum 1000). */
+  writeBatchSize?: number;
 }
+
+const writeOptions = (ctx: HandleContext, deps: SchemaResourceDeps): WriteOptions => ({
+  signal: ctx.signal,
+  ...(deps.writeConcurrency !== undefined ? { concurrency: deps.writeConcurrency } : {}),
+  ...(deps.writeBatchSize !== undefined ? { batchSize: deps.writeBatchSize } : {}),
+});
 
 interface Session {
   client: SchemaClient;
@@ -46,7 +54,10 @@ interface Session {
 async function connect(props: SchemaResourceProperties, ctx: HandleContext, deps: SchemaResourceDeps): Promise<Session> {
   const presharedKey = await deps.readPresharedKey(props.presharedKeySecretArn, ctx.signal);
   const conn: SpiceDBConnection = { endpoint: props.endpoint, tls: props.tls, presharedKey, ...(props.caPem ? { caPem: props.caPem } : {}) };
-  const waitMs = Math.min(ctx.remainingMs(), props.timeouts.servingMs ?? Number.POSITIVE_INFINITY);
+  // Stop waiting a little before the wrapper's deadline, so that the Reason
+  // says what was awaited rather than only that time ran out.
+  const remaining = ctx.remainingMs();
+  const waitMs = Math.min(remaining - Math.min(2000, remaining / 5), props.timeouts.servingMs ?? Number.POSITIVE_INFINITY);
   await waitUntilServing(conn.endpoint, healthCredentials(conn), Date.now() + waitMs, { signal: ctx.signal, checker: deps.health(conn) });
   return { client: deps.client(conn), budget: new CallBudget(ctx.remainingMs, props.timeouts.callMs) };
 }
@@ -61,10 +72,13 @@ async function deleteSeeded(
   if (rels.length === 0) return { deleted: 0, skipped: 0 };
   const shape = await readSchemaShape(session.client, session.budget);
   const deletable = rels.filter((r) => schemaAllows(shape, r));
-  const res = await writeInBatches(session.client, session.budget, v1.RelationshipUpdate_Operation.DELETE, deletable, {
-    signal: ctx.signal,
-    ...(deps.writeConcurrency !== undefined ? { concurrency: deps.writeConcurrency } : {}),
-  });
+  const res = await writeInBatches(
+    session.client,
+    session.budget,
+    v1.RelationshipUpdate_Operation.DELETE,
+    deletable.map((relationship) => ({ relationship })),
+    writeOptions(ctx, deps),
+  );
   return { deleted: deletable.length, skipped: rels.length - deletable.length, ...(res.token !== undefined ? { token: res.token } : {}) };
 }
 
@@ -89,7 +103,7 @@ export async function createOrUpdate(
   const change = await planSchema(session.client, session.budget, props.schema);
   logger.info('schema change', { changes: change.lines.slice(0, 100), count: change.lines.length });
 
-  const plan = planSeed(
+  const toRemove = removedFromSeed(
     props.seed.map((e) => e.relationship),
     sameEndpoint ? previous.relationships : [],
   );
@@ -97,16 +111,12 @@ export async function createOrUpdate(
   // schema write (SpiceDB refuses the removal while they exist); otherwise
   // they go after it, so that a failed write leaves the seed as it was.
   const deleteFirst = change.removesTypes;
-  let removed = deleteFirst ? await deleteSeeded(session, plan.remove, ctx, deps) : undefined;
+  let removed = deleteFirst ? await deleteSeeded(session, toRemove, ctx, deps) : undefined;
   const schemaToken = await writeAndVerifySchema(session.client, session.budget, props.schema);
-  removed ??= await deleteSeeded(session, plan.remove, ctx, deps);
-  if (plan.remove.length > 0) logger.info('deleted relationships no longer seeded', { deleted: removed.deleted, notInSchema: removed.skipped, beforeSchemaWrite: deleteFirst });
+  removed ??= await deleteSeeded(session, toRemove, ctx, deps);
+  if (toRemove.length > 0) logger.info('deleted relationships no longer seeded', { deleted: removed.deleted, notInSchema: removed.skipped, beforeSchemaWrite: deleteFirst });
   let token = deleteFirst ? (schemaToken ?? removed.token) : (removed.token ?? schemaToken);
-  const touched = await writeInBatches(session.client, session.budget, v1.RelationshipUpdate_Operation.TOUCH, plan.touch, {
-    signal: ctx.signal,
-    ...(deps.writeConcurrency !== undefined ? { concurrency: deps.writeConcurrency } : {}),
-    describe: (from, to) => (from === to ? `${props.seed[from]?.where}` : `${props.seed[from]?.where}..${props.seed[to]?.where}`),
-  });
+  const touched = await writeInBatches(session.client, session.budget, v1.RelationshipUpdate_Operation.TOUCH, props.seed, writeOptions(ctx, deps));
   token = touched.token ?? token;
   logger.info('seed written', { touched: touched.written, calls: touched.calls });
 

@@ -6,21 +6,16 @@
  * ZedToken is at least as fresh as every write.
  */
 import { v1 } from '@authzed/authzed-node';
-import { relationshipKey, toV1Relationship, type Relationship } from '../shared/relationships';
-import { FULL_CONSISTENCY, rpc, type CallBudget, type SchemaClient } from './spicedb-api';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { formatRelationship, relationshipKey, toV1Relationship, type Relationship } from '../shared/relationships';
+import { FULL_CONSISTENCY, rpc, SpiceDBError, type CallBudget, type SchemaClient } from './spicedb-api';
 
 /** SpiceDB's default --write-relationships-max-updates-per-call. */
 export const MAX_UPDATES_PER_CALL = 1000;
 export const DEFAULT_WRITE_CONCURRENCY = 4;
 
-export interface SeedPlan {
-  touch: Relationship[];
-  /** Previously seeded, no longer listed. */
-  remove: Relationship[];
-}
-
-/** What to write so that exactly `desired` is seeded, given what `previous` seeded. */
-export function planSeed(desired: readonly Relationship[], previous: readonly Relationship[]): SeedPlan {
+/** What `previous` seeded that `desired` no longer lists (by identity; caveat and expiration aside). */
+export function removedFromSeed(desired: readonly Relationship[], previous: readonly Relationship[]): Relationship[] {
   const keep = new Set(desired.map(relationshipKey));
   const seen = new Set<string>();
   const remove: Relationship[] = [];
@@ -30,7 +25,7 @@ export function planSeed(desired: readonly Relationship[], previous: readonly Re
     seen.add(key);
     remove.push(rel);
   }
-  return { touch: [...desired], remove };
+  return remove;
 }
 
 /** The types of the stored schema, enough to tell whether a relationship can exist. */
@@ -76,8 +71,12 @@ export interface WriteOptions {
   batchSize?: number;
   concurrency?: number;
   signal?: AbortSignal;
-  /** Names the entries of a batch for error messages, e.g. `Relationships[0]..[999]`. */
-  describe?: (from: number, to: number) => string;
+}
+
+/** A relationship to write, with where it came from (e.g. `Relationships[3]`) for error messages. */
+export interface WriteItem {
+  relationship: Relationship;
+  where?: string;
 }
 
 export interface WriteResult {
@@ -87,39 +86,87 @@ export interface WriteResult {
   calls: number;
 }
 
-/** Writes `rels` with one operation in batches; TOUCH carries caveats and expirations, DELETE only identities. */
+/** SpiceDB's answers worth another try: serialization conflicts between concurrent writes, a dropped connection. */
+const TRANSIENT = new Set([GrpcStatus.ABORTED, GrpcStatus.UNAVAILABLE]);
+const MAX_ATTEMPTS = 6;
+
+/**
+ * Writes `items` with one operation in batches (TOUCH carries caveats and
+ * expirations, DELETE only identities). Items are sorted by identity first,
+ * so concurrent batches touch disjoint key ranges (PostgreSQL's
+ * serializable transactions conflict less). Serialization conflicts are
+ * retried with backoff (both operations are idempotent). A batch SpiceDB
+ * rejects is bisected down to the entry it rejects, which the error names.
+ */
 export async function writeInBatches(
   client: SchemaClient,
   budget: CallBudget,
   operation: v1.RelationshipUpdate_Operation.TOUCH | v1.RelationshipUpdate_Operation.DELETE,
-  rels: readonly Relationship[],
+  items: readonly WriteItem[],
   opts: WriteOptions = {},
 ): Promise<WriteResult> {
-  const size = Math.min(opts.batchSize ?? MAX_UPDATES_PER_CALL, MAX_UPDATES_PER_CALL);
+  const size = Math.max(1, Math.min(opts.batchSize ?? MAX_UPDATES_PER_CALL, MAX_UPDATES_PER_CALL));
   const withTraits = operation === v1.RelationshipUpdate_Operation.TOUCH;
   const opName = withTraits ? 'TOUCH' : 'DELETE';
-  const batches: { from: number; updates: v1.RelationshipUpdate[] }[] = [];
-  for (let from = 0; from < rels.length; from += size) {
-    batches.push({
-      from,
-      updates: rels.slice(from, from + size).map((rel) => v1.RelationshipUpdate.create({ operation, relationship: toV1Relationship(rel, withTraits) })),
-    });
-  }
+  const sorted = items
+    .map((item) => ({ item, key: relationshipKey(item.relationship) }))
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+    .map((e) => e.item);
+  const batches: WriteItem[][] = [];
+  for (let from = 0; from < sorted.length; from += size) batches.push(sorted.slice(from, from + size));
   if (batches.length === 0) return { written: 0, calls: 0 };
+  let calls = 0;
 
-  const send = async (b: { from: number; updates: v1.RelationshipUpdate[] }): Promise<string | undefined> => {
-    if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');
-    const what = opts.describe?.(b.from, b.from + b.updates.length - 1) ?? `relationships ${b.from}..${b.from + b.updates.length - 1}`;
-    const res = await rpc(`WriteRelationships (${opName} ${what})`, () =>
-      client.writeRelationships(v1.WriteRelationshipsRequest.create({ updates: b.updates }), ...budget.args()),
-    );
-    return res.writtenAt?.token;
+  const attempt = async (batch: readonly WriteItem[]): Promise<string | undefined> => {
+    const request = v1.WriteRelationshipsRequest.create({
+      updates: batch.map((i) => v1.RelationshipUpdate.create({ operation, relationship: toV1Relationship(i.relationship, withTraits) })),
+    });
+    for (let n = 1; ; n++) {
+      if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');
+      calls++;
+      try {
+        const res = await rpc(`WriteRelationships (${opName})`, () => client.writeRelationships(request, ...budget.args()));
+        return res.writtenAt?.token;
+      } catch (err) {
+        if (!(err instanceof SpiceDBError) || err.code === undefined || !TRANSIENT.has(err.code) || n >= MAX_ATTEMPTS) throw err;
+        await new Promise((r) => setTimeout(r, 50 * 2 ** n * (0.5 + Math.random() / 2)));
+      }
+    }
   };
 
-  const last = batches.pop() as { from: number; updates: v1.RelationshipUpdate[] };
+  const send = async (batch: readonly WriteItem[]): Promise<string | undefined> => {
+    try {
+      return await attempt(batch);
+    } catch (err) {
+      if (!(err instanceof SpiceDBError) || (err.code !== undefined && TRANSIENT.has(err.code))) throw err;
+      throw await culprit(batch, err);
+    }
+  };
+
+  /** Halves a rejected batch until one entry is left; entries of accepted halves are written (they are wanted anyway). */
+  const culprit = async (batch: readonly WriteItem[], err: SpiceDBError): Promise<Error> => {
+    if (batch.length === 1) {
+      const only = batch[0] as WriteItem;
+      const text = formatRelationship(only.relationship);
+      return new SpiceDBError(`${only.where ?? 'relationship'} ${JSON.stringify(text)}: ${err.message}`, err.code, { cause: err });
+    }
+    const half = Math.ceil(batch.length / 2);
+    for (const part of [batch.slice(0, half), batch.slice(half)]) {
+      try {
+        await attempt(part);
+      } catch (inner) {
+        if (inner instanceof SpiceDBError && !(inner.code !== undefined && TRANSIENT.has(inner.code))) return culprit(part, inner);
+        return inner instanceof Error ? inner : err;
+      }
+    }
+    // Both halves went through alone: the batch failed as a whole (e.g. a size limit).
+    return err;
+  };
+
+  const last = batches.pop() as WriteItem[];
   await pool(batches, Math.max(1, opts.concurrency ?? DEFAULT_WRITE_CONCURRENCY), send);
   const token = await send(last);
-  return { ...(token !== undefined ? { token } : {}), written: rels.length, calls: batches.length + 1 };
+  return { ...(token !== undefined ? { token } : {}), written: items.length, calls };
 }
 
 /** Runs `work` over `items` with at most `limit` in flight; the first failure stops new work and is thrown. */

@@ -189,6 +189,9 @@ export interface ScaleInSummary {
   p99Ms: number;
   maxMs: number;
   recoveryMs: number;
+  /** Fewest checks completed in one second of the window, and the median second before the stop. */
+  minPerSecond: number;
+  baselinePerSecond: number;
   msToAllPeersResolved: number;
   errors: Record<string, number>;
 }
@@ -206,6 +209,8 @@ export function summarizeScaleIn(m: ScaleInMeasurement): ScaleInSummary {
     p99Ms: r.p99Ms,
     maxMs: r.maxMs,
     recoveryMs: m.recoveryMs,
+    minPerSecond: Math.min(...r.perSecond),
+    baselinePerSecond: m.baselinePerSecond,
     msToAllPeersResolved: m.msToAllPeersResolved,
     errors: r.errors,
   };
@@ -226,9 +231,11 @@ export function machine(): Record<string, string | number> {
 
 /** A Markdown table of scale-in summaries. */
 export function scaleInTable(rows: readonly ScaleInSummary[]): string {
-  const head = '| stop | nodes | checks | failed | stalled seconds | longest gap (ms) | p50 (ms) | p99 (ms) | max (ms) | recovery (ms) |';
+  const head = '| stop | nodes | checks | failed | stalled seconds | longest gap (ms) | p50 (ms) | p99 (ms) | max (ms) | fewest checks in a second (before: median) |';
   const sep = '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|';
-  const lines = rows.map((r) => `| ${label(r.mode)} | ${r.nodes} | ${r.requests} | ${r.failed} | ${r.stalledSeconds} | ${r.longestGapMs} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.recoveryMs} |`);
+  const lines = rows.map(
+    (r) => `| ${label(r.mode)} | ${r.nodes} | ${r.requests} | ${r.failed} | ${r.stalledSeconds} | ${r.longestGapMs} | ${r.p50Ms} | ${r.p99Ms} | ${r.maxMs} | ${r.minPerSecond} (${r.baselinePerSecond}) |`,
+  );
   return [head, sep, ...lines].join('\n');
 }
 

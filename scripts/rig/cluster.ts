@@ -134,7 +134,6 @@ export async function startDispatchCluster(opts: DispatchClusterOptions & { task
     const registrar: RegistrarRecord[] = [];
     const presharedKey = `key_${randomBytes(18).toString('hex')}`;
     // The registrar sees ECS through a client whose DescribeTasks carries the tasks' loopback IPs and health.
-    let ecs: LocalEcs | undefined;
     const registrarEcs = new ECSClient(config);
     const deps: DiscoveryDeps = {
       ecs: registrarEcs,
@@ -149,7 +148,7 @@ export async function startDispatchCluster(opts: DispatchClusterOptions & { task
       registrar.push({ taskId: outcome.taskId ?? '', lastStatus: d.lastStatus, desiredStatus: d.desiredStatus, healthStatus: d.healthStatus, version: d.version, at, ms: Date.now() - at, outcome });
     };
     const sink: TaskEventSink = opts.deliver ? (event) => (opts.deliver as NonNullable<typeof opts.deliver>)(event, direct) : direct;
-    ecs = await LocalEcs.create({
+    const localEcs = await LocalEcs.create({
       ecs: new ECSClient(config),
       motoEndpoint: moto.endpoint,
       aws,
@@ -162,8 +161,7 @@ export async function startDispatchCluster(opts: DispatchClusterOptions & { task
       onEvent: sink,
       log,
     });
-    ecs.overlayDescribeTasks(registrarEcs);
-    const localEcs = ecs;
+    localEcs.overlayDescribeTasks(registrarEcs);
     stops.push(() => localEcs.stopAll());
 
     const fixture = dispatchFixture(opts.fixture);

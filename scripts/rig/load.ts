@@ -53,6 +53,8 @@ export interface LoadReport {
   errors: Record<string, number>;
   /** Started in the window and not answered when the report was made. */
   inFlight: number;
+  /** Age of the oldest of those, in ms (0 when none). */
+  oldestInFlightMs: number;
   /** Whole wall-clock seconds inside the window in which no check completed. */
   stalledSeconds: number;
   /** Epoch seconds of those stalled seconds. */
@@ -192,6 +194,7 @@ export function summarize(samples: readonly CheckSample[], window: LoadWindow, n
     failed: failed.length,
     errors,
     inFlight: inFlightAges.length,
+    oldestInFlightMs: Math.max(0, ...inFlightAges),
     stalledSeconds: stalledSecondList.length,
     stalledSecondList,
     longestGapMs,

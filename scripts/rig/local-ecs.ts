@@ -122,10 +122,11 @@ export class LocalEcs {
   /**
    * Makes `client`'s DescribeTasks answer with what this machine knows and
    * the emulator cannot: moto gives every task a random 10.x ENI address,
-   * no task health and no `version`. The task's loopback address, its health
-   * and its event version are overlaid, as real ECS would report them; the
-   * rest (lastStatus, desiredStatus, group ...) stays the emulator's. Give
-   * the registrar and reconciler a client patched this way.
+   * no task health and no `version`, starts it RUNNING and marks it STOPPED
+   * as soon as StopTask is called. The state of the task's last event is
+   * overlaid (its loopback address, health, statuses, version), as real ECS
+   * would report it; identity fields (ARNs, group, startedBy) stay the
+   * emulator's. Give the registrar and the reconciler a client patched so.
    */
   overlayDescribeTasks(client: ECSClient): ECSClient {
     client.middlewareStack.add(
@@ -149,6 +150,10 @@ export class LocalEcs {
     task.attachments = local.attachments;
     task.containers = (task.containers ?? []).map((c, i) => ({ ...c, networkInterfaces: local.containers?.[i]?.networkInterfaces ?? [], healthStatus: local.containers?.[i]?.healthStatus }));
     task.healthStatus = local.healthStatus;
+    task.lastStatus = local.lastStatus;
+    task.desiredStatus = local.desiredStatus;
+    task.stopCode = local.stopCode;
+    task.stoppedReason = local.stoppedReason;
     task.availabilityZone = local.availabilityZone;
     task.version = local.version;
   }

@@ -303,7 +303,11 @@ describe('bad input', () => {
     ['a missing Schema', { Schema: undefined }, /Schema is required/],
     ['a schema over 4 MiB', { Schema: `definition user {}\n${'// padding\n'.repeat(400_000)}` }, /Schema: \d+ bytes exceeds SpiceDB's limit of 4 MiB \(4194304 bytes\)/],
     ['a TLS flag that is not a boolean', { SpiceDBTls: 'yes' }, /SpiceDBTls: expected "true" or "false", got "yes"/],
-    ['a relationship SpiceDB rejects for the schema', { Relationships: ['post:b2#owner@user:sid'] }, /WriteRelationships \(TOUCH Relationships\[0\]\) failed: FAILED_PRECONDITION: .*owner/],
+    [
+      'a relationship SpiceDB rejects for the schema, naming the entry among many',
+      { Relationships: [...Array.from({ length: 60 }, (_, i) => `post:b2#reader@user:u${i}`).slice(0, 37), 'post:b2#owner@user:sid', 'post:b2#writer@user:w'] },
+      /^Relationships\[37\] "post:b2#owner@user:sid": WriteRelationships \(TOUCH\) failed: FAILED_PRECONDITION: relation\/permission `owner` not found under definition `post`$/,
+    ],
   ])('answers FAILED for %s', async (_case, overrides, reason) => {
     const res = await invoke(rig, handler, request(rig, 'Create', rig.props(overrides)));
     expect(res.Status).toBe('FAILED');

@@ -1,8 +1,8 @@
 /**
  * What discovery code is handed: the two AWS clients, the target, and
- * optional tuning (tests shorten the waits). A `Calls` tally counts every
- * AWS request an invocation makes, by operation name, for the summary log
- * and for tests that assert "no mutating call".
+ * optional tuning (tests shorten the waits). `Caller` counts every AWS
+ * request an invocation makes, by operation name, for the logs and the
+ * returned summary.
  */
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { ServiceDiscoveryClient } from '@aws-sdk/client-servicediscovery';
@@ -51,9 +51,6 @@ export function tuning(options: DiscoveryOptions = {}): Tuning {
 /** AWS requests made, by operation name (each attempt counts). */
 export type ApiCalls = Record<string, number>;
 
-/** Cloud Map operations that change state. */
-export const MUTATING_CALLS = ['RegisterInstance', 'DeregisterInstance'] as const;
-
 /** Sends through retry and counts each attempt. */
 export class Caller {
   readonly calls: ApiCalls = {};
@@ -69,10 +66,5 @@ export class Caller {
       this.tuning.retry,
       (what, err, attempt) => logger.warn('retrying AWS call', { operation: what, error: awsErrorName(err), attempt }),
     );
-  }
-
-  /** Mutating Cloud Map calls made so far. */
-  mutations(): number {
-    return MUTATING_CALLS.reduce((n, op) => n + (this.calls[op] ?? 0), 0);
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The registrar: one ECS Task State Change event in, at most one Cloud Map
- * change out.
+ * change out (two when a stop races the registration and it is undone).
  *
  * - Another cluster's or service's task: ignored, no AWS call.
  * - Stopping (desiredStatus STOPPED, or lastStatus past RUNNING): deregister
@@ -23,7 +23,7 @@ import { CloudMapService } from './cloud-map';
 import { attributesMatch, decide, isTargetTask, registeredVersion, ATTR, type Attributes, type Decision } from './decide';
 import { Caller, tuning, type ApiCalls, type DiscoveryDeps } from './deps';
 import { describeTask, hasHealthCheck } from './ecs-tasks';
-import { describeIssues, isStopping, isStarting, parseTask, serviceGroup, type TaskView } from './task';
+import { describeIssues, isStopping, parseTask, serviceGroup, type TaskView } from './task';
 
 export type { DiscoveryDeps, DiscoveryOptions } from './deps';
 
@@ -39,7 +39,10 @@ export interface RegistrarOutcome {
 // Just enough to tell whether the event is ours, before validating the rest.
 const scope = z.object({ clusterArn: z.string().min(1), group: z.string().optional() });
 
-/** Handles one ECS Task State Change event. Throws on bad input or AWS failure (EventBridge retries, then dead-letters). */
+/**
+ * Handles one ECS Task State Change event. Throws on bad input or AWS failure:
+ * Lambda retries the (asynchronous) invocation, then dead-letters it.
+ */
 export async function handleTaskStateChange(event: EventBridgeEvent<'ECS Task State Change', unknown>, deps: DiscoveryDeps): Promise<RegistrarOutcome> {
   const { target } = deps;
   const scoped = scope.safeParse(event.detail);
@@ -64,7 +67,7 @@ export async function handleTaskStateChange(event: EventBridgeEvent<'ECS Task St
     const removed = await cloudMap.deregister(task.taskId);
     return done({ action: removed ? 'deregistered' : 'unchanged', reason: removed ? stopReason(task) : `${stopReason(task)}; already gone` });
   }
-  if (isStarting(task) || task.lastStatus !== 'RUNNING') return done({ action: 'unchanged', reason: `task is ${task.lastStatus}, not RUNNING yet` });
+  if (task.lastStatus !== 'RUNNING') return done({ action: 'unchanged', reason: `task is ${task.lastStatus}, not RUNNING yet` });
   if (!task.ip) return done({ action: 'unchanged', reason: 'no IP yet' });
 
   const healthChecked = (arn: string) => hasHealthCheck(deps.ecs, caller, arn);
