@@ -39,4 +39,4 @@ fail() {
 if [ -x "$CACHE/node/package/bin/node" ]; then
   export PATH="$CACHE/node/package/bin:$PATH"
 fi
-export PATH="$CACHE/bin:$CACHE/venv/bin:$PATH"
+export PATH="$CACHE/bin:$CACHE/venv/bin:$CACHE/venv-tools/bin:$PATH"

@@ -6,7 +6,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 case "${1:-up}" in
   up|--*)
-    bash scripts/setup.sh
+    bash scripts/setup.sh local
     export PATH="$CACHE/node/package/bin:$PATH"
     step "bundles (esbuild, from the template's build metadata)" npx --no-install tsx scripts/build.ts
     ;;

@@ -2,7 +2,11 @@
 # Installs or builds every component the local stack and the tests need,
 # idempotently, into the cache folder. Each step prints its duration.
 # Writes $CACHE/components.env with the path of each component.
+#
+# usage: setup.sh [all|local]   (local: what the local stack needs, without the template tools)
 source "$(dirname "$0")/lib.sh"
+PROFILE="${1:-all}"
+case "$PROFILE" in all|local) ;; *) echo "usage: setup.sh [all|local]" >&2; exit 2 ;; esac
 
 NODE_MAJOR="${NODE_VERSION%%.*}"
 
@@ -77,15 +81,15 @@ postgres_server() {
   echo "POSTGRES_BIN_DIR=$bindir" >> "$CACHE/components.env.tmp"
 }
 
-python_tools() {
-  local pins="moto[server]==$MOTO_VERSION cfn-lint==$CFN_LINT_VERSION aws-sam-cli==$AWS_SAM_CLI_VERSION checkov==$CHECKOV_VERSION"
-  local stamp="$CACHE/venv/.pins"
+# venv NAME PINS...: a virtualenv under the cache with exactly these pins.
+venv() {
+  local dir="$CACHE/$1"; shift
+  local pins="$*" stamp="$CACHE/$(basename "$dir")/.pins"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pins" ]; then echo "    up to date"; return 0; fi
-  rm -rf "$CACHE/venv"
-  python3 -m venv "$CACHE/venv" || fail "Python virtualenv" "python3 -m venv $CACHE/venv" || return 1
+  rm -rf "$dir"
+  python3 -m venv "$dir" || fail "Python virtualenv" "python3 -m venv $dir" || return 1
   # shellcheck disable=SC2086
-  "$CACHE/venv/bin/pip" install --quiet --disable-pip-version-check $pins \
-    || fail "Python tools (moto, cfn-lint, aws-sam-cli, checkov)" "pip install $pins" || return 1
+  "$dir/bin/pip" install --quiet --disable-pip-version-check $pins || fail "Python packages ($pins)" "pip install $pins" || return 1
   echo "$pins" > "$stamp"
 }
 
@@ -96,9 +100,11 @@ write_components() {
     echo "GRPC_HEALTH_PROBE_BIN=$CACHE/bin/grpc-health-probe"
     echo "ZED_BIN=$CACHE/bin/zed"
     echo "MOTO_SERVER_BIN=$CACHE/venv/bin/moto_server"
-    echo "CFN_LINT_BIN=$CACHE/venv/bin/cfn-lint"
-    echo "SAM_BIN=$CACHE/venv/bin/sam"
-    echo "CHECKOV_BIN=$CACHE/venv/bin/checkov"
+    if [ "$PROFILE" = all ]; then
+      echo "CFN_LINT_BIN=$CACHE/venv-tools/bin/cfn-lint"
+      echo "SAM_BIN=$CACHE/venv-tools/bin/sam"
+      echo "CHECKOV_BIN=$CACHE/venv-tools/bin/checkov"
+    fi
     echo "NODE_BIN=$(command -v node)"
   } > "$CACHE/components.env"
   rm -f "$CACHE/components.env.tmp"
@@ -113,5 +119,9 @@ step "spicedb $SPICEDB_VERSION" go_tool spicedb github.com/authzed/spicedb/cmd/s
 step "grpc_health_probe $GRPC_HEALTH_PROBE_VERSION" go_tool grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe "$GRPC_HEALTH_PROBE_VERSION" -version
 step "zed $ZED_VERSION" zed_cli
 step "PostgreSQL $POSTGRES_MAJOR" postgres_server
-step "Python tools: moto $MOTO_VERSION, cfn-lint $CFN_LINT_VERSION, SAM CLI $AWS_SAM_CLI_VERSION, checkov $CHECKOV_VERSION" python_tools
+step "AWS emulator: moto $MOTO_VERSION" venv venv "moto[server]==$MOTO_VERSION"
+if [ "$PROFILE" = all ]; then
+  step "template tools: cfn-lint $CFN_LINT_VERSION, SAM CLI $AWS_SAM_CLI_VERSION, checkov $CHECKOV_VERSION" \
+    venv venv-tools "cfn-lint==$CFN_LINT_VERSION" "aws-sam-cli==$AWS_SAM_CLI_VERSION" "checkov==$CHECKOV_VERSION"
+fi
 step "component paths ($CACHE/components.env)" write_components

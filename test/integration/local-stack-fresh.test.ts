@@ -30,7 +30,7 @@ it('starts from a clean cache folder and reports ready', async () => {
     console.log(out.split('\n').filter((l) => /: (done|FAILED) in|ready in/.test(l)).join('\n'));
     expect({ code, tail: code === 0 ? '' : out.slice(-4000) }).toEqual({ code: 0, tail: '' });
     // Every set-up step ran against the empty cache and printed its duration.
-    for (const component of ['spicedb v1.56.2', 'grpc_health_probe', 'zed v1.2.0', 'PostgreSQL', 'Python tools']) {
+    for (const component of ['spicedb v1.56.2', 'grpc_health_probe', 'zed v1.2.0', 'PostgreSQL', 'AWS emulator']) {
       expect(out).toMatch(new RegExp(`${component}[^\\n]*: done in \\d+\\.\\ds`));
     }
     expect(out).toContain(`SPICEDB_BIN=${cache.dir}/bin/spicedb`);
