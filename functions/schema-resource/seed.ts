@@ -12,6 +12,7 @@ import { FULL_CONSISTENCY, rpc, SpiceDBError, type CallBudget, type SchemaClient
 
 /** SpiceDB's default --write-relationships-max-updates-per-call. */
 export const MAX_UPDATES_PER_CALL = 1000;
+/** Write calls in flight at once: hides round trips without crowding SpiceDB's datastore. */
 export const DEFAULT_WRITE_CONCURRENCY = 4;
 
 /** What `previous` seeded that `desired` no longer lists (by identity; caveat and expiration aside). */
@@ -31,6 +32,7 @@ export function removedFromSeed(desired: readonly Relationship[], previous: read
 /** The types of the stored schema, enough to tell whether a relationship can exist. */
 export type SchemaShape = Map<string, { relations: Map<string, v1.ReflectionTypeReference[]>; permissions: Set<string> }>;
 
+/** The stored schema's definitions, relations (with allowed subject types) and permissions, at full consistency. */
 export async function readSchemaShape(client: SchemaClient, budget: CallBudget): Promise<SchemaShape> {
   const res = await rpc('ReflectSchema', () => client.reflectSchema(v1.ReflectSchemaRequest.create({ consistency: FULL_CONSISTENCY }), ...budget.args()));
   const shape: SchemaShape = new Map();
@@ -119,7 +121,7 @@ export async function writeInBatches(
 
   const attempt = async (batch: readonly WriteItem[]): Promise<string | undefined> => {
     const request = v1.WriteRelationshipsRequest.create({
-      updates: batch.map((i) => v1.RelationshipUpdate.create({ operation, relationship: toV1Relationship(i.relationship, withTraits) })),
+      updates: batch.map((i): v1.RelationshipUpdate => ({ operation, relationship: toV1Relationship(i.relationship, withTraits) })),
     });
     for (let n = 1; ; n++) {
       if (opts.signal?.aborted) throw opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted');

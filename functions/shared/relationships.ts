@@ -165,17 +165,19 @@ export function formatRelationship(rel: Relationship): string {
   return out;
 }
 
-export const objectReference = (o: ObjectRef): v1.ObjectReference => v1.ObjectReference.create({ objectType: o.type, objectId: o.id });
+// Plain literals rather than `.create()`: the messages are complete as
+// written, and create()'s reflection is most of the client-side cost of a
+// large seed (about 10 µs per relationship).
+export const objectReference = (o: ObjectRef): v1.ObjectReference => ({ objectType: o.type, objectId: o.id });
 
-export const subjectReference = (s: SubjectRef): v1.SubjectReference =>
-  v1.SubjectReference.create({ object: objectReference(s), optionalRelation: s.relation ?? '' });
+export const subjectReference = (s: SubjectRef): v1.SubjectReference => ({ object: objectReference(s), optionalRelation: s.relation ?? '' });
 
 /** A JSON object as a protobuf Struct (caveat context). */
 export const toStruct = (o: JsonObject): v1.PbStruct => v1.PbStruct.fromJson(o);
 
 /** The API message. `withTraits: false` leaves out caveat and expiration (enough to delete). */
 export function toV1Relationship(rel: Relationship, withTraits = true): v1.Relationship {
-  const out = v1.Relationship.create({ resource: objectReference(rel.resource), relation: rel.relation, subject: subjectReference(rel.subject) });
+  const out: v1.Relationship = { resource: objectReference(rel.resource), relation: rel.relation, subject: subjectReference(rel.subject) };
   if (withTraits && rel.caveat) {
     out.optionalCaveat = v1.ContextualizedCaveat.create({
       caveatName: rel.caveat.name,

@@ -137,8 +137,9 @@ export async function waitUntilServing(endpoint: string, creds: ChannelCredentia
         last = errorMessage(err);
       }
       if (attempts === 1) logger.info('waiting for SpiceDB to report SERVING', { endpoint, last });
-      const pause = Math.min(delay, Math.max(0, deadline - Date.now()));
-      await sleep(pause * (0.75 + Math.random() / 4), opts.signal);
+      // Jitter the pause, but never sleep past the deadline (nor in ever
+      // shorter steps towards it).
+      await sleep(Math.min(delay * (0.75 + Math.random() / 4), Math.max(0, deadline - Date.now())), opts.signal);
       delay = Math.min(delay * 2, opts.maxDelayMs ?? 2000);
     }
   } finally {

@@ -64,6 +64,8 @@ export interface DispatchClusterOptions {
   extraSpiceDBArgs?: string[];
   /** Log level of the registrar's logger (default WARN: one line per decision is noise here). */
   registrarLogLevel?: 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** SpiceDB's preshared key (default: random). */
+  presharedKey?: string;
   /** Wraps the direct registrar call (e.g. EventBridge-like delivery); default: call it directly. */
   deliver?: (event: EcsTaskStateChangeEvent, registrar: TaskEventSink) => Promise<void>;
   log?: (line: string) => void;
@@ -125,16 +127,16 @@ export async function startDispatchCluster(opts: DispatchClusterOptions & { task
     log('PostgreSQL migrated; emulator up');
 
     const config = { endpoint: moto.endpoint, region: AWS_REGION, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
-    const serviceDiscovery = new ServiceDiscoveryClient({ ...config, disableHostPrefix: true });
+    const serviceDiscovery = explainEmulatorErrors(new ServiceDiscoveryClient({ ...config, disableHostPrefix: true }), moto);
     const aws = await provisionDiscovery({ ec2: new EC2Client(config), ecs: new ECSClient(config), serviceDiscovery }, { name, dnsTtlSeconds: timings.dnsTtlSeconds });
     const dns = await startCloudMapDns({ serviceDiscovery, namespaceId: aws.namespaceId });
     stops.push(() => dns.stop());
     log(`Cloud Map ${aws.dnsName} (TTL ${timings.dnsTtlSeconds}s) served by the DNS view on ${dns.endpoint}`);
 
     const registrar: RegistrarRecord[] = [];
-    const presharedKey = `key_${randomBytes(18).toString('hex')}`;
+    const presharedKey = opts.presharedKey ?? `key_${randomBytes(18).toString('hex')}`;
     // The registrar sees ECS through a client whose DescribeTasks carries the tasks' loopback IPs and health.
-    const registrarEcs = new ECSClient(config);
+    const registrarEcs = explainEmulatorErrors(new ECSClient(config), moto);
     const deps: DiscoveryDeps = {
       ecs: registrarEcs,
       serviceDiscovery,
@@ -147,9 +149,10 @@ export async function startDispatchCluster(opts: DispatchClusterOptions & { task
       const d = event.detail;
       registrar.push({ taskId: outcome.taskId ?? '', lastStatus: d.lastStatus, desiredStatus: d.desiredStatus, healthStatus: d.healthStatus, version: d.version, at, ms: Date.now() - at, outcome });
     };
-    const sink: TaskEventSink = opts.deliver ? (event) => (opts.deliver as NonNullable<typeof opts.deliver>)(event, direct) : direct;
+    const deliver = opts.deliver;
+    const sink: TaskEventSink = deliver ? (event) => deliver(event, direct) : direct;
     const localEcs = await LocalEcs.create({
-      ecs: new ECSClient(config),
+      ecs: explainEmulatorErrors(new ECSClient(config), moto),
       motoEndpoint: moto.endpoint,
       aws,
       dns,
@@ -219,4 +222,21 @@ export async function startDispatchCluster(opts: DispatchClusterOptions & { task
     await stopAll();
     throw err;
   }
+}
+
+/** Appends the emulator's recent output (its traceback) to the error of a request it answered with HTTP 5xx. */
+function explainEmulatorErrors<C extends ECSClient | ServiceDiscoveryClient>(client: C, moto: Moto): C {
+  (client as ECSClient).middlewareStack.add(
+    (next) => async (args) => {
+      try {
+        return await next(args);
+      } catch (err) {
+        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? 0;
+        if (err instanceof Error && status >= 500) err.message += `\n(moto answered HTTP ${status}; its recent output:)\n${moto.tail(4000)}`;
+        throw err;
+      }
+    },
+    { step: 'initialize', name: 'explainEmulatorErrors' },
+  );
+  return client;
 }

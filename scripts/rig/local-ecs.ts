@@ -291,7 +291,8 @@ export class LocalEcs {
       await this.emit(task.events, stopping('STOPPING'));
       // The drain sidecar traps SIGTERM; ECS stops SpiceDB (which it depends on) only once the sidecar exits.
       holdMs = this.drainHoldMs;
-      await sleep(Math.max(0, deregisteredAt + holdMs - Date.now()));
+      // Timers may fire a millisecond early: the hold is a minimum.
+      while (Date.now() < deregisteredAt + holdMs) await sleep(deregisteredAt + holdMs - Date.now());
       signalAt = Date.now();
       await task.spicedb.stop();
     } else {

@@ -12,6 +12,8 @@ export interface Moto {
   awsEnv: Record<string, string>;
   /** Clears all emulated state. */
   reset(): Promise<void>;
+  /** The server's recent output (its tracebacks explain an HTTP 500). */
+  tail(chars?: number): string;
   stop(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function startMoto(opts: { host?: string } = {}): Promise<Moto> {
       const res = await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
       if (!res.ok) throw new Error(`moto reset failed: ${res.status}`);
     },
+    tail: (chars?: number) => proc.tail(chars),
     stop: () => proc.stop('SIGTERM', 5000),
   };
 }

@@ -1,13 +1,14 @@
 /**
  * The code Lambda runs: the esbuild bundle of SchemaFunction, loaded with
  * require() as the Node runtime loads `handler.handler`. It is the bundle
- * `tsx scripts/build.ts` wrote (dist/SchemaFunction/handler.js) when
- * template.yaml declares SchemaFunction; until then the same entry point is
- * bundled here with the agreed settings (CodeUri ., EntryPoints
+ * `tsx scripts/build.ts` wrote (dist/SchemaFunction/handler.js), or, when
+ * the sources are newer than that, the same build (template.yaml's esbuild
+ * options) into a temporary folder. Without SchemaFunction in template.yaml
+ * the entry point is bundled with the agreed settings (CodeUri ., EntryPoints
  * functions/schema-resource/handler.ts, CommonJS).
  */
 import { build } from 'esbuild';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { functionBuilds } from '../../scripts/build';
@@ -18,10 +19,21 @@ let rig: SchemaRig;
 let bundled: Handler;
 let source = '';
 
+/** The newest modification time of the sources a bundle is made of. */
+function newestSource(dir = path.join(ROOT, 'functions')): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestSource(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
 async function schemaBundle(): Promise<string> {
   const fromTemplate = functionBuilds().find((f) => f.logicalId === 'SchemaFunction');
   if (fromTemplate) {
-    if (existsSync(fromTemplate.bundle)) return fromTemplate.bundle;
+    // dist/ as scripts/build.ts left it, unless the sources changed since.
+    if (existsSync(fromTemplate.bundle) && statSync(fromTemplate.bundle).mtimeMs >= newestSource()) return fromTemplate.bundle;
     const out = mkdtempSync(path.join(tmpdir(), 'schema-bundle-'));
     rig.cleanup.defer(() => rmSync(out, { recursive: true, force: true }));
     await build({ ...fromTemplate.options, outdir: out });
@@ -45,7 +57,7 @@ async function schemaBundle(): Promise<string> {
 beforeAll(async () => {
   rig = await startSchemaRig();
   const file = await schemaBundle();
-  source = path.relative(ROOT, file).startsWith('dist') ? path.relative(ROOT, file) : 'a bundle built by this test';
+  source = path.relative(ROOT, file).startsWith('dist') ? path.relative(ROOT, file) : `a bundle built by this test (${file})`;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const mod = require(file) as { handler?: Handler };
   if (typeof mod.handler !== 'function') throw new Error(`${file} exports no handler function`);

@@ -70,8 +70,8 @@ export async function createSecret(moto: Moto, name: string, value: string): Pro
   }
 }
 
-/** Starts moto, the response server and (unless `spicedb: false`) SpiceDB; points the SDK at moto. */
-export async function startSchemaRig(opts: { datastoreUri?: string } = {}): Promise<SchemaRig> {
+/** Starts moto, the response server and SpiceDB (memory datastore); points the SDK at moto. */
+export async function startSchemaRig(): Promise<SchemaRig> {
   const cleanup = new Cleanup();
   const host = loopbackHost();
   const presharedKey = randomKey();
@@ -79,10 +79,18 @@ export async function startSchemaRig(opts: { datastoreUri?: string } = {}): Prom
     const [moto, responses, spicedb] = await Promise.all([
       startMoto({ host }).then((m) => cleanup.add(m)),
       startResponseServer(host).then((r) => cleanup.add(r)),
-      startSpiceDB({ host, presharedKey, ...(opts.datastoreUri ? { datastoreUri: opts.datastoreUri } : {}) }).then((s) => cleanup.add(s)),
+      startSpiceDB({ host, presharedKey }).then((s) => cleanup.add(s)),
     ]);
-    // The handler's module-scope SDK clients read these on first use.
+    // The handler's module-scope SDK clients read these on first use; the
+    // previous values come back at cleanup (jest reuses worker processes).
+    const saved = Object.fromEntries(Object.keys(moto.awsEnv).map((k) => [k, process.env[k]]));
     Object.assign(process.env, moto.awsEnv);
+    cleanup.defer(() => {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    });
     const secretArn = await createSecret(moto, uniqueName('spicedb_key'), presharedKey);
     const jsonSecretArn = await createSecret(moto, uniqueName('spicedb_key_json'), JSON.stringify({ presharedKey, note: 'json form' }));
     const c = v1.NewClient(presharedKey, spicedb.grpcEndpoint, v1.ClientSecurity.INSECURE_PLAINTEXT_CREDENTIALS);
@@ -161,28 +169,34 @@ export async function invoke(
 
 /**
  * `spicedb serve` on a given host and port without waiting for it: the
- * rig's startSpiceDB picks its own port and waits for SERVING, but a test of
- * "not up yet" needs the endpoint before the server exists.
+ * rig's startSpiceDB picks its own port and waits for SERVING over
+ * plaintext, but a test of "not up yet" needs the endpoint before the server
+ * exists, and a TLS server does not answer plaintext health checks.
  */
-export function spawnSpiceDB(opts: { host: string; port: number; presharedKey: string; datastoreUri: string }): Promise<ManagedProcess> {
-  return freePort(opts.host).then(
-    (metricsPort) =>
-      new ManagedProcess({
-        name: `spicedb@${opts.host}:${opts.port}`,
-        command: component('SPICEDB_BIN'),
-        args: [
-          'serve',
-          `--grpc-addr=${opts.host}:${opts.port}`,
-          `--metrics-addr=${opts.host}:${metricsPort}`,
-          '--http-enabled=false',
-          '--telemetry-endpoint=',
-          '--skip-release-check',
-          '--log-format=json',
-          '--log-level=error',
-          '--datastore-engine=postgres',
-          `--datastore-conn-uri=${opts.datastoreUri}`,
-        ],
-        env: { ...process.env, SPICEDB_GRPC_PRESHARED_KEY: opts.presharedKey },
-      }),
-  );
+export async function spawnSpiceDB(opts: {
+  host: string;
+  port: number;
+  presharedKey: string;
+  /** PostgreSQL URI; the memory datastore when absent. */
+  datastoreUri?: string;
+  extraArgs?: string[];
+}): Promise<ManagedProcess> {
+  const metricsPort = await freePort(opts.host);
+  return new ManagedProcess({
+    name: `spicedb@${opts.host}:${opts.port}`,
+    command: component('SPICEDB_BIN'),
+    args: [
+      'serve',
+      `--grpc-addr=${opts.host}:${opts.port}`,
+      `--metrics-addr=${opts.host}:${metricsPort}`,
+      '--http-enabled=false',
+      '--telemetry-endpoint=',
+      '--skip-release-check',
+      '--log-format=json',
+      '--log-level=error',
+      ...(opts.datastoreUri ? ['--datastore-engine=postgres', `--datastore-conn-uri=${opts.datastoreUri}`] : ['--datastore-engine=memory']),
+      ...(opts.extraArgs ?? []),
+    ],
+    env: { ...process.env, SPICEDB_GRPC_PRESHARED_KEY: opts.presharedKey },
+  });
 }

@@ -4,17 +4,17 @@
  * concurrency, shrunk declaratively, then deleted. Durations are printed for
  * the record, not asserted (the benchmark is scripts/bench-seed.ts).
  */
+import { v1 } from '@authzed/authzed-node';
+import path from 'node:path';
 import { handler } from '../../functions/schema-resource/handler';
 import { closeSpiceDBClients } from '../../functions/shared/spicedb-client';
+import { component } from '../../scripts/rig/components';
+import { loopbackHost } from '../../scripts/rig/net';
 import { startPostgres } from '../../scripts/rig/postgres';
+import { run } from '../../scripts/rig/process';
 import { migrate, startSpiceDB } from '../../scripts/rig/spicedb';
 import { Cleanup, randomKey, uniqueName } from '../helpers/rig';
 import { createSecret, invoke, relationshipsOf, request, startSchemaRig, type SchemaRig } from './schema-resource-rig';
-import { v1 } from '@authzed/authzed-node';
-import path from 'node:path';
-import { component } from '../../scripts/rig/components';
-import { loopbackHost } from '../../scripts/rig/net';
-import { run } from '../../scripts/rig/process';
 
 const SCHEMA = `definition user {}
 
@@ -36,8 +36,8 @@ const seed = (count: number): string[] =>
   Array.from({ length: count }, (_, i) => `document:doc${i % 1000}#${i % 7 === 0 ? 'editor' : 'viewer'}@user:u${Math.floor(i / 1000)}_${i % 5000}`);
 
 beforeAll(async () => {
-  // The rig's own SpiceDB (memory) serves moto and the response server; the
-  // seed goes to a second SpiceDB on PostgreSQL.
+  // The rig gives moto (the key) and the response server; the seed goes to
+  // a SpiceDB of its own on PostgreSQL.
   rig = await startSchemaRig();
   cleanup.defer(() => rig.cleanup.runAll());
   const host = loopbackHost();

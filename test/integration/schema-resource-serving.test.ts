@@ -6,11 +6,11 @@
  * migration runs and it turns SERVING.
  */
 import { handler } from '../../functions/schema-resource/handler';
+import { healthChecker } from '../../functions/shared/grpc-health';
 import { closeSpiceDBClients } from '../../functions/shared/spicedb-client';
 import { freePort, loopbackHost, sleep, waitFor } from '../../scripts/rig/net';
 import { startPostgres, type Postgres } from '../../scripts/rig/postgres';
 import { migrate } from '../../scripts/rig/spicedb';
-import { healthChecker } from '../../functions/shared/grpc-health';
 import { lambdaContext } from '../helpers/lambda-context';
 import { uniqueName } from '../helpers/rig';
 import { request, spawnSpiceDB, startSchemaRig, type SchemaRig } from './schema-resource-rig';
