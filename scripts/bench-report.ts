@@ -125,7 +125,7 @@ function main(): void {
   const stepRows = steps.map((s) => {
     const title = titleOf.get(s.name);
     const where = [title ? `[section](#${anchor(title)})` : '', s.log ? `\`${path.relative(ROOT, s.log)}\`` : ''].filter(Boolean).join(', ');
-    return [TITLES[s.name] ?? s.name, s.result, s.seconds > 0 ? s.seconds : '', where];
+    return [TITLES[s.name] ?? s.name, s.result, s.result.startsWith('not run') ? '' : s.seconds, where];
   });
   const missing = ORDER.filter((n) => !names.includes(n));
 

@@ -10,10 +10,11 @@
 #                                    their fragments from an earlier run kept and marked)
 #   BENCH_TIMEOUT_SECONDS=5400       limit of one benchmark script
 #   Each script's own knobs (BENCH_RUNS, BENCH_STARTUP_RUNS, ...) pass through.
+# shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
 # lib.sh sets -e: here a failing step is recorded, not fatal.
 set +e
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 BENCHES=(seed cluster startup reconciler)
 RESULTS="$CACHE/results"

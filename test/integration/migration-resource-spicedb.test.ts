@@ -25,6 +25,7 @@ import { startPostgres, type Postgres } from '../../scripts/rig/postgres';
 import { ManagedProcess, run } from '../../scripts/rig/process';
 import { startSpiceDB } from '../../scripts/rig/spicedb';
 import { loadTemplate, type Json } from '../../scripts/rig/template';
+import { logger } from '../../functions/shared/logger';
 import { Evaluator } from '../helpers/cfn';
 import { lambdaContext } from '../helpers/lambda-context';
 import { startResponseServer, type ResponseServer } from '../helpers/response-server';
@@ -114,6 +115,8 @@ async function psql(uri: string, sql: string): Promise<string> {
 }
 
 beforeAll(async () => {
+  // The functions' decision logs are not what these tests read.
+  logger.setLogLevel('SILENT');
   moto = cleanup.add(await startMoto({ host: loopbackHost() }));
   pg = cleanup.add(await startPostgres({ host: loopbackHost() }));
   responses = cleanup.add(await startResponseServer());

@@ -24,6 +24,7 @@ import { ROOT } from '../../scripts/rig/components';
 import { loopbackHost } from '../../scripts/rig/net';
 import { setEcsTaskTransition, startMoto, type Moto } from '../../scripts/rig/moto';
 import { loadTemplate, type Json } from '../../scripts/rig/template';
+import { logger } from '../../functions/shared/logger';
 import { Evaluator } from '../helpers/cfn';
 import { lambdaContext } from '../helpers/lambda-context';
 import { startResponseServer, type ResponseServer } from '../helpers/response-server';
@@ -90,6 +91,8 @@ async function migrationTasks(): Promise<Task[]> {
 }
 
 beforeAll(async () => {
+  // The functions' decision logs are not what these tests read.
+  logger.setLogLevel('SILENT');
   moto = cleanup.add(await startMoto({ host: loopbackHost() }));
   responses = cleanup.add(await startResponseServer());
   const config = { endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
@@ -143,7 +146,7 @@ beforeAll(async () => {
   };
 
   // The function as Lambda runs it: the esbuild bundle, its module-scope clients pointed at the emulator.
-  Object.assign(process.env, moto.awsEnv, { POWERTOOLS_LOG_LEVEL: 'WARN' });
+  Object.assign(process.env, moto.awsEnv, { POWERTOOLS_LOG_LEVEL: 'SILENT' });
   const file = await bundleMigrationFunction();
   // As the Node runtime loads `handler.handler`.
   // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -458,6 +458,16 @@ describe('template.yaml: discovery wiring', () => {
   it('starts the service only after the registrar\'s rule exists, so no first event is missed', () => {
     expect(template.Resources.Service?.DependsOn).toEqual(expect.arrayContaining(['RegistrarFunctionTaskStateChange', 'RegistrarFunctionTaskStateChangePermission']));
   });
+
+  it('starts the service only after every listener of its target groups exists', () => {
+    expect(template.Resources.Service?.DependsOn).toEqual(expect.arrayContaining(['GrpcListener']));
+    const gateway = new Evaluator(template, { ...REQUIRED, HttpGatewayListener: 'true' }).resources().Service?.Properties;
+    expect(gateway?.LoadBalancers).toEqual([
+      { ContainerName: 'spicedb', ContainerPort: 50051, TargetGroupArn: '<GrpcTargetGroup>' },
+      { ContainerName: 'spicedb', ContainerPort: 8443, TargetGroupArn: '<HttpTargetGroup>' },
+    ]);
+    expect(JSON.stringify(gateway?.Tags)).toContain('<HttpListener>');
+  });
 });
 
 describe('template.yaml: service, migrations, schema', () => {
