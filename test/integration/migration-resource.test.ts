@@ -284,6 +284,16 @@ describe('failures, with the log in the emulator (ECS faked: its tasks always ex
     expect(answer.Reason).not.toContain('[truncated]');
   });
 
+  it('reads the log with the credentials, region and hash of an SDK client\'s config, as the handler wires it', async () => {
+    const taskId = 'c0ffee00000000000000000000000004';
+    await writeLog(taskId, ['first', 'second', 'third']);
+    const client = new ECSClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+    const tail = cloudWatchLogTail(new CloudWatchLogsJson(client.config, { AWS_ENDPOINT_URL: moto.endpoint }));
+    expect(await tail.lastMessages(String(props.LogGroupName), `migrate/migrate/${taskId}`, 2)).toEqual(['second', 'third']);
+    expect(await tail.lastMessages(String(props.LogGroupName), 'migrate/migrate/no-such-task', 2)).toBeUndefined();
+    client.destroy();
+  });
+
   it('a task that never started answers FAILED with ECS\'s reason (the emulator has no stream for it)', async () => {
     const t = (JSON.parse(readFileSync(path.join(EVENTS, 'describe-tasks-failed-to-start.json'), 'utf8')) as { tasks: Task[] }).tasks[0] as Task;
     const taskArn = `${String(props.ClusterArn).replace(':cluster/', ':task/')}/deadbeef000000000000000000000002`;
