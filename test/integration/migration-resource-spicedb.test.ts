@@ -15,7 +15,8 @@ import type { CloudFormationCustomResourceEvent } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { cloudWatchLogTail, CloudWatchLogsJson } from '../../functions/migration-resource/cloudwatch-logs';
+import { CloudWatchLogsClient, CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { cloudWatchLogTail } from '../../functions/migration-resource/cloudwatch-logs';
 import { handleMigration } from '../../functions/migration-resource/migrate';
 import { customResourceHandler, type CustomResourceResponse } from '../../functions/shared/custom-resource';
 import { component, ROOT } from '../../scripts/rig/components';
@@ -37,7 +38,7 @@ const URI_SECRET = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:Datasto
 let moto: Moto;
 let pg: Postgres;
 let responses: ResponseServer;
-let logs: CloudWatchLogsJson;
+let logs: CloudWatchLogsClient;
 let logGroup: string;
 let container: { Command: string[]; Environment: { Name: string; Value: string }[]; Secrets: { Name: string; ValueFrom: string }[] };
 
@@ -74,10 +75,10 @@ function runFakeTask(input: { cluster?: string; taskDefinition?: string; started
     // awslogs: every line of output becomes an event of migrate/migrate/<task id>.
     const lines = proc.tail(1_000_000).split('\n').filter((l) => l.trim() !== '');
     const logStreamName = `migrate/migrate/${taskId}`;
-    await logs.call('CreateLogStream', { logGroupName: logGroup, logStreamName });
+    await logs.send(new CreateLogStreamCommand({ logGroupName: logGroup, logStreamName }));
     if (lines.length > 0) {
       const t0 = Date.now() - lines.length;
-      await logs.call('PutLogEvents', { logGroupName: logGroup, logStreamName, logEvents: lines.map((message, i) => ({ timestamp: t0 + i, message })) });
+      await logs.send(new PutLogEventsCommand({ logGroupName: logGroup, logStreamName, logEvents: lines.map((message, i) => ({ timestamp: t0 + i, message })) }));
     }
     entry.exitCode = code ?? -1;
     task.lastStatus = 'STOPPED';
@@ -120,12 +121,10 @@ beforeAll(async () => {
   moto = cleanup.add(await startMoto({ host: loopbackHost() }));
   pg = cleanup.add(await startPostgres({ host: loopbackHost() }));
   responses = cleanup.add(await startResponseServer());
-  logs = new CloudWatchLogsJson(
-    { credentials: () => Promise.resolve({ accessKeyId: 'testing', secretAccessKey: 'testing' }), region: () => Promise.resolve('us-east-1'), sha256: fakeEcs.config.sha256 },
-    { AWS_ENDPOINT_URL: moto.endpoint },
-  );
+  logs = new CloudWatchLogsClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  cleanup.defer(() => logs.destroy());
   logGroup = uniqueName('mystack-SpiceDBLogGroup');
-  await logs.call('CreateLogGroup', { logGroupName: logGroup });
+  await logs.send(new CreateLogGroupCommand({ logGroupName: logGroup }));
 
   // The migration container of template.yaml (an existing-PostgreSQL stack).
   const resources = new Evaluator(loadTemplate(path.join(ROOT, 'template.yaml')), {

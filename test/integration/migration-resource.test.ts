@@ -15,7 +15,8 @@ import { CreateClusterCommand, DescribeTasksCommand, ECSClient, ListTasksCommand
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { build } from 'esbuild';
-import { cloudWatchLogTail, CloudWatchLogsJson } from '../../functions/migration-resource/cloudwatch-logs';
+import { CloudWatchLogsClient, CreateLogGroupCommand, CreateLogStreamCommand, PutLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { cloudWatchLogTail } from '../../functions/migration-resource/cloudwatch-logs';
 import { handleMigration, runMigration } from '../../functions/migration-resource/migrate';
 import { parseProperties } from '../../functions/migration-resource/properties';
 import { customResourceHandler, MAX_RESPONSE_BYTES, type CustomResourceResponse } from '../../functions/shared/custom-resource';
@@ -38,7 +39,7 @@ let moto: Moto;
 let responses: ResponseServer;
 let bundled: Handler;
 let ecs: ECSClient;
-let logs: CloudWatchLogsJson;
+let logs: CloudWatchLogsClient;
 let props: Record<string, Json>;
 const savedEnv = { ...process.env };
 
@@ -102,7 +103,8 @@ beforeAll(async () => {
     ecs.destroy();
     ec2.destroy();
   });
-  logs = new CloudWatchLogsJson({ credentials: () => Promise.resolve(config.credentials), region: () => Promise.resolve('us-east-1'), sha256: ecs.config.sha256 }, { AWS_ENDPOINT_URL: moto.endpoint });
+  logs = new CloudWatchLogsClient(config);
+  cleanup.defer(() => logs.destroy());
 
   // A VPC as the stack's: DNS hostnames on (ECS RunTask with awsvpc needs it in the emulator), a subnet, groups.
   const vpcId = (await ec2.send(new CreateVpcCommand({ CidrBlock: '10.64.0.0/16' }))).Vpc?.VpcId as string;
@@ -135,7 +137,7 @@ beforeAll(async () => {
     }),
   );
   const cluster = (await ecs.send(new CreateClusterCommand({ clusterName: uniqueName('mystack-Cluster') }))).cluster?.clusterArn as string;
-  await logs.call('CreateLogGroup', { logGroupName: logGroup });
+  await logs.send(new CreateLogGroupCommand({ logGroupName: logGroup }));
   props = {
     ClusterArn: cluster,
     TaskDefinitionArn: registered.taskDefinition?.taskDefinitionArn as string,
@@ -250,9 +252,9 @@ describe('failures, with the log in the emulator (ECS faked: its tasks always ex
 
   async function writeLog(taskId: string, lines: string[]): Promise<void> {
     const logStreamName = `migrate/migrate/${taskId}`;
-    await logs.call('CreateLogStream', { logGroupName: props.LogGroupName, logStreamName });
+    await logs.send(new CreateLogStreamCommand({ logGroupName: String(props.LogGroupName), logStreamName }));
     const start = Date.now() - lines.length;
-    await logs.call('PutLogEvents', { logGroupName: props.LogGroupName, logStreamName, logEvents: lines.map((message, i) => ({ timestamp: start + i, message })) });
+    await logs.send(new PutLogEventsCommand({ logGroupName: String(props.LogGroupName), logStreamName, logEvents: lines.map((message, i) => ({ timestamp: start + i, message })) }));
   }
 
   const handler = customResourceHandler((event, ctx) =>
@@ -284,14 +286,12 @@ describe('failures, with the log in the emulator (ECS faked: its tasks always ex
     expect(answer.Reason).not.toContain('[truncated]');
   });
 
-  it('reads the log with the credentials, region and hash of an SDK client\'s config, as the handler wires it', async () => {
+  it('reads the last lines of the log stream, and nothing for a stream that does not exist', async () => {
     const taskId = 'c0ffee00000000000000000000000004';
     await writeLog(taskId, ['first', 'second', 'third']);
-    const client = new ECSClient({ endpoint: moto.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
-    const tail = cloudWatchLogTail(new CloudWatchLogsJson(client.config, { AWS_ENDPOINT_URL: moto.endpoint }));
+    const tail = cloudWatchLogTail(logs);
     expect(await tail.lastMessages(String(props.LogGroupName), `migrate/migrate/${taskId}`, 2)).toEqual(['second', 'third']);
     expect(await tail.lastMessages(String(props.LogGroupName), 'migrate/migrate/no-such-task', 2)).toBeUndefined();
-    client.destroy();
   });
 
   it('a task that never started answers FAILED with ECS\'s reason (the emulator has no stream for it)', async () => {
