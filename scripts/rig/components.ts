@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
-export const CACHE = process.env.SPICEDB_ECS_CACHE ?? path.join(ROOT, '.cache');
+export const CACHE = process.env.SPICEDB_ECS_CACHE || path.join(ROOT, '.cache');
 
 export type ComponentName =
   | 'SPICEDB_BIN'

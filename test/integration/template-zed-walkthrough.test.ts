@@ -1,5 +1,5 @@
 /**
- * The zed walkthrough of docs/deploy.md, run as printed, against a real
+ * The AWS zed walkthrough of README.md, run as printed, against a real
  * SpiceDB standing in for the stack: the template's ZedContextCommand output
  * (resolved for a quickstart stack whose load balancer name is a loopback
  * address) is what `aws cloudformation describe-stacks` returns, and the key
@@ -81,9 +81,9 @@ beforeAll(async () => {
 
 afterAll(() => cleanup.runAll());
 
-describe('docs/deploy.md zed walkthrough', () => {
+describe('the README zed walkthrough against a deployed stack', () => {
   it('creates a context from the ZedContextCommand output and answers the checks as the comments say', async () => {
-    const doc = readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8');
+    const doc = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
     const block = /<!-- aws-walkthrough -->\s*```sh\n([\s\S]*?)```\n/.exec(doc)?.[1];
     expect(block).toBeDefined();
     const expected = [...(block as string).matchAll(/--consistency-full\s+# (true|false)$/gm)].map((m) => m[1]);
