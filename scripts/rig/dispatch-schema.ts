@@ -6,6 +6,7 @@
  * a check touches most nodes. Deterministic for a given seed.
  */
 import { v1 } from '@authzed/authzed-node';
+import { parseRelationship, toV1Relationship } from '../../functions/shared/relationships';
 
 export const DISPATCH_SCHEMA = `definition user {}
 
@@ -111,20 +112,6 @@ export function dispatchFixture(opts: DispatchFixtureOptions = {}): DispatchFixt
   return { schema: DISPATCH_SCHEMA, relationships: [...new Set(rels)], documents, users };
 }
 
-const REL = /^([a-z][a-z0-9_]*):([^#@]+)#([a-z][a-z0-9_]*)@([a-z][a-z0-9_]*):([^#@]+)(?:#([a-z][a-z0-9_]*))?$/;
-
-/** Parses `resource:id#relation@subject:id[#relation]`. */
-export function parseRelationship(text: string): v1.Relationship {
-  const m = REL.exec(text);
-  if (!m) throw new Error(`not a relationship: ${text}`);
-  const [, rt = '', rid = '', rel = '', st = '', sid = '', srel] = m;
-  return v1.Relationship.create({
-    resource: v1.ObjectReference.create({ objectType: rt, objectId: rid }),
-    relation: rel,
-    subject: v1.SubjectReference.create({ object: v1.ObjectReference.create({ objectType: st, objectId: sid }), optionalRelation: srel ?? '' }),
-  });
-}
-
 /** Writes the schema and relationships (TOUCH, batches of 500); returns the last ZedToken. */
 export async function writeDispatchFixture(client: v1.ZedPromiseClientInterface, fixture: DispatchFixture): Promise<string> {
   await client.writeSchema(v1.WriteSchemaRequest.create({ schema: fixture.schema }));
@@ -133,7 +120,7 @@ export async function writeDispatchFixture(client: v1.ZedPromiseClientInterface,
     const res = await client.writeRelationships(
       v1.WriteRelationshipsRequest.create({
         updates: fixture.relationships.slice(i, i + 500).map((r) =>
-          v1.RelationshipUpdate.create({ operation: v1.RelationshipUpdate_Operation.TOUCH, relationship: parseRelationship(r) }),
+          v1.RelationshipUpdate.create({ operation: v1.RelationshipUpdate_Operation.TOUCH, relationship: toV1Relationship(parseRelationship(r)) }),
         ),
       }),
     );
