@@ -24,6 +24,8 @@ export interface StartOptions {
   cwd?: string;
   /** Run as this uid/gid (PostgreSQL refuses root); signals then reach the process itself. */
   runAs?: { uid: number; gid: number };
+  /** Start it as the leader of its own process group, as a shell does with a foreground job. */
+  processGroup?: boolean;
 }
 
 export class ManagedProcess {
@@ -41,6 +43,7 @@ export class ManagedProcess {
       cwd: opts.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
       ...(opts.runAs ?? {}),
+      detached: opts.processGroup ?? false,
     };
     this.child = spawn(opts.command, opts.args, spawnOpts);
     live.add(this.child);
@@ -89,6 +92,11 @@ export class ManagedProcess {
   /** Sends a signal without waiting (e.g. SIGTERM to start a graceful stop). */
   signal(sig: NodeJS.Signals): void {
     if (this.running) this.child.kill(sig);
+  }
+
+  /** Sends a signal to the whole process group, as Ctrl-C in a terminal does (needs `processGroup`). */
+  signalGroup(sig: NodeJS.Signals): void {
+    if (this.running && this.child.pid !== undefined) process.kill(-this.child.pid, sig);
   }
 
   /** Stops the process: `sig` first, SIGKILL after `graceMs`. Resolves when it has exited. */

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { component, ROOT } from '../../scripts/rig/components';
+import { waitFor } from '../../scripts/rig/net';
 import { ManagedProcess } from '../../scripts/rig/process';
 import { makeWorkDir } from '../../scripts/rig/workdir';
 
@@ -31,7 +32,7 @@ function copyWorkingTree(to: string): void {
   }
 }
 
-it('starts from a fresh copy with an empty cache and reports ready', async () => {
+it('starts from a fresh copy with an empty cache, reports ready, and Ctrl-C leaves nothing running', async () => {
   const work = makeWorkDir('fresh-clone');
   try {
     const clone = path.join(work.dir, 'repo');
@@ -39,7 +40,7 @@ it('starts from a fresh copy with an empty cache and reports ready', async () =>
     const proc = new ManagedProcess({
       name: 'local-stack.sh',
       command: 'bash',
-      args: [path.join(clone, 'scripts', 'local-stack.sh'), 'up', '--nodes', '2', '--exit-when-ready'],
+      args: [path.join(clone, 'scripts', 'local-stack.sh'), 'up', '--nodes', '2'],
       env: {
         ...process.env,
         SPICEDB_ECS_CACHE: '',
@@ -47,7 +48,16 @@ it('starts from a fresh copy with an empty cache and reports ready', async () =>
         ZED_BIN: realpathSync(component('ZED_BIN')),
       },
       cwd: clone,
+      processGroup: true,
     });
+    // Ctrl-C once it reports ready, as a user would.
+    await waitFor(() => Promise.resolve(proc.tail(200_000).includes('Ctrl-C stops everything')), {
+      what: 'the local stack to report ready',
+      timeoutMs: 840_000,
+      intervalMs: 500,
+      abortIf: () => proc.assertRunning(),
+    });
+    proc.signalGroup('SIGINT');
     const code = await proc.wait();
     const out = proc.tail(200_000);
     console.log(out.split('\n').filter((l) => /: (done|FAILED) in|ready in/.test(l)).join('\n'));
@@ -59,6 +69,11 @@ it('starts from a fresh copy with an empty cache and reports ready', async () =>
     expect(out).toContain(`SPICEDB_BIN=${clone}/.cache/bin/spicedb`);
     expect(out).toMatch(/Local stack ready in [\d.]+s: 2 SpiceDB task\(s\)/);
     expect(out).toContain('stopped; nothing left running');
+    // ... and it is true: no process of the copy (spicedb, moto, function hosts) is left.
+    const left = execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.includes(clone));
+    expect(left).toEqual([]);
   } finally {
     work.remove();
   }
