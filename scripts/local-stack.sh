@@ -11,4 +11,5 @@ case "${1:-up}" in
     step "bundles (esbuild, from the template's build metadata)" npx --no-install tsx scripts/build.ts
     ;;
 esac
-exec npx --no-install tsx scripts/local-stack.ts "$@"
+# node itself (not npx) runs the CLI, so Ctrl-C reaches the stack, which stops everything and exits 0.
+exec node --import tsx scripts/local-stack.ts "$@"
