@@ -13,23 +13,6 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Json } from '../rig/template';
 
-/** Replaces !Ref / !GetAtt / !Sub inside a pattern with local values. */
-export function resolveIntrinsics(value: Json, values: Record<string, string>): Json {
-  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, values));
-  if (value && typeof value === 'object') {
-    const need = (key: string): string => {
-      const v = values[key];
-      if (v === undefined) throw new Error(`the event pattern refers to ${key}, which the local stack does not provide`);
-      return v;
-    };
-    if (typeof value.Ref === 'string') return need(value.Ref);
-    if (Array.isArray(value['Fn::GetAtt'])) return need(value['Fn::GetAtt'].join('.'));
-    if (typeof value['Fn::Sub'] === 'string') return value['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (_m, k: string) => need(k));
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveIntrinsics(v, values)]));
-  }
-  return value;
-}
-
 export interface RuleDelivery {
   /** Publishes events as AWS services do (PutEvents); the rule filters them. */
   publish(events: { source: string; 'detail-type': string; detail: unknown; resources?: string[] }[]): Promise<void>;

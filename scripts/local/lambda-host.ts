@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { functionBuilds } from '../build';
 import { ROOT } from '../rig/components';
-import { loadTemplate, type Json } from '../rig/template';
+import { loadTemplate, resolveIntrinsics, type Json } from '../rig/template';
 
 export class InvocationError extends Error {
   constructor(
@@ -32,25 +32,15 @@ interface Reply {
 }
 
 /**
- * Resolves the template's environment values: plain strings stay, `!Ref X`,
- * `!GetAtt X.Y` and `!Sub` are looked up in `values` (keys `X` or `X.Y`).
+ * The template's environment values with `!Ref X`, `!GetAtt X.Y` and `!Sub`
+ * looked up in `values` (keys `X` or `X.Y`).
  */
 export function resolveEnvironment(vars: Record<string, Json>, values: Record<string, string>, fn: string): Record<string, string> {
   const out: Record<string, string> = {};
-  const lookup = (key: string, name: string): string => {
-    const v = values[key];
-    if (v === undefined) throw new Error(`${fn}: environment ${name} refers to ${key}, which the local stack does not provide`);
-    return v;
-  };
   for (const [name, raw] of Object.entries(vars)) {
-    if (typeof raw === 'string' || typeof raw === 'number' || typeof raw === 'boolean') out[name] = String(raw);
-    else if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
-      if (typeof raw.Ref === 'string') out[name] = lookup(raw.Ref, name);
-      else if (Array.isArray(raw['Fn::GetAtt'])) out[name] = lookup(raw['Fn::GetAtt'].join('.'), name);
-      else if (typeof raw['Fn::Sub'] === 'string') {
-        out[name] = raw['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (_m, key: string) => values[key] ?? lookup(key, name));
-      } else throw new Error(`${fn}: environment ${name} uses an intrinsic the local stack does not resolve: ${JSON.stringify(raw)}`);
-    } else throw new Error(`${fn}: environment ${name} has an unsupported value`);
+    const value = resolveIntrinsics(raw, values, `${fn}: environment ${name}`);
+    if (value === null || typeof value === 'object') throw new Error(`${fn}: environment ${name} has an unsupported value`);
+    out[name] = String(value);
   }
   return out;
 }

@@ -24,10 +24,10 @@ import { randomBytes } from 'node:crypto';
 import { startPostgres, type Postgres } from '../rig/postgres';
 import { migrate } from '../rig/spicedb';
 import { waitFor } from '../rig/net';
-import { loadTemplate, type Json } from '../rig/template';
+import { loadTemplate, resolveIntrinsics, type Json } from '../rig/template';
 import { CustomResourceDriver, ResponseEndpoint, type StackEvent } from './cloudformation';
 import { startEcsProxy } from './ecs-proxy';
-import { resolveIntrinsics, startRuleDelivery, type RuleDelivery } from './eventbridge';
+import { startRuleDelivery, type RuleDelivery } from './eventbridge';
 import { LocalFunction } from './lambda-host';
 import type { SchemaProperties } from './stack-file';
 import { startTcpBalancer, type TcpBalancer } from './tcp-balancer';
@@ -181,7 +181,7 @@ export class LocalStack {
       const rule = registrarRule();
       this.delivery = await startRuleDelivery({
         name: `${STACK_NAME}-task-state`,
-        pattern: resolveIntrinsics(rule.pattern, values),
+        pattern: resolveIntrinsics(rule.pattern, values, 'the registrar rule pattern'),
         maximumRetryAttempts: rule.maximumRetryAttempts,
         invoke: (event) => this.fn('RegistrarFunction').invoke(event),
         clientConfig: config,

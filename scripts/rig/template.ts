@@ -70,3 +70,26 @@ export function loadTemplate(file: string): Template {
 export function resourcesOfType(t: Template, type: string): [string, Resource][] {
   return Object.entries(t.Resources).filter(([, r]) => r.Type === type);
 }
+
+/**
+ * Replaces !Ref, !GetAtt and !Sub anywhere inside `value` with `values`
+ * (keys `X` for !Ref X, `X.Y` for !GetAtt X.Y, the names inside !Sub).
+ * Throws naming the first reference it cannot resolve; `what` says where.
+ */
+export function resolveIntrinsics(value: Json, values: Record<string, string>, what = 'the template'): Json {
+  const need = (key: string): string => {
+    const v = values[key];
+    if (v === undefined) throw new Error(`${what} refers to ${key}, which the local stack does not provide`);
+    return v;
+  };
+  if (Array.isArray(value)) return value.map((v) => resolveIntrinsics(v, values, what));
+  if (value && typeof value === 'object') {
+    if (typeof value.Ref === 'string') return need(value.Ref);
+    if (Array.isArray(value['Fn::GetAtt'])) return need(value['Fn::GetAtt'].join('.'));
+    if (typeof value['Fn::Sub'] === 'string') return value['Fn::Sub'].replace(/\$\{([^}]+)\}/g, (_m, k: string) => need(k));
+    const other = Object.keys(value).find((k) => k.startsWith('Fn::'));
+    if (other) throw new Error(`${what} uses ${other}, which the local stack does not resolve`);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolveIntrinsics(v, values, what)]));
+  }
+  return value;
+}

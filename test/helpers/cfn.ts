@@ -10,6 +10,22 @@ import type { Json, Resource, Template } from '../../scripts/rig/template';
 
 export type Params = Record<string, string>;
 
+/** An existing PostgreSQL by URI secret, TLS listener, HTTP gateway, a schema with assertions and a KMS key: the template's widest configuration. */
+export const EXISTING_POSTGRES_SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:spicedb-uri-AbCdEf';
+export const WIDEST_PARAMS: Params = {
+  Datastore: 'postgres',
+  DatastoreUriSecretArn: EXISTING_POSTGRES_SECRET_ARN,
+  CertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0d2f9c1e-1111-2222-3333-444455556666',
+  EndpointDnsName: 'spicedb.example.com',
+  HttpGatewayListener: 'true',
+  Schema: 'definition user {}',
+  Relationships: 'document:1#viewer@user:emilia',
+  AssertTrue: 'document:1#view@user:emilia',
+  AssertFalse: 'document:1#view@user:beatrice',
+  SecretsKmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/0d2f9c1e-1111-2222-3333-444455556666',
+  ClientSecurityGroupId: 'sg-0123456789abcdef0',
+};
+
 export const PSEUDO: Params = {
   'AWS::StackName': 'mystack',
   'AWS::Region': 'us-east-1',

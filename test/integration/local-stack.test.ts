@@ -4,7 +4,7 @@
  * walkthrough, the README's commands as printed, a rolled-back schema
  * update, and a scale-out and graceful scale-in under continuous checks.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { v1 } from '@authzed/authzed-node';
 import { ROOT } from '../../scripts/rig/components';
@@ -14,7 +14,6 @@ import { LOCAL_TIMINGS, walkthrough } from '../../scripts/local-stack';
 import { LocalStack } from '../../scripts/local/stack';
 import { DEFAULT_STACK_FILE, readStackFile } from '../../scripts/local/stack-file';
 import { Cleanup, POST_SCHEMA, Zed } from '../helpers/rig';
-import { writeFileSync } from 'node:fs';
 
 const cleanup = new Cleanup();
 let stack: LocalStack;

@@ -9,7 +9,7 @@ import { v1 } from '@authzed/authzed-node';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { CloudFormationCustomResourceEvent, Context } from 'aws-lambda';
 import type { CustomResourceResponse } from '../../functions/shared/custom-resource';
-import { fromV1Relationship, formatRelationship } from '../../functions/shared/relationships';
+import { formatRelationship, fromV1Relationship, parseRelationship, toV1Relationship } from '../../functions/shared/relationships';
 import { component } from '../../scripts/rig/components';
 import { startMoto, type Moto } from '../../scripts/rig/moto';
 import { freePort, loopbackHost } from '../../scripts/rig/net';
@@ -126,6 +126,17 @@ export async function startSchemaRig(): Promise<SchemaRig> {
 }
 
 /** All relationships of `resourceType` on the server behind `client`, as sorted text (fully consistent). */
+/** TOUCHes relationships written in the zed syntax, as someone other than the resource would. */
+export async function touchRelationships(client: v1.ZedPromiseClientInterface, relationships: string[]): Promise<void> {
+  await client.writeRelationships(
+    v1.WriteRelationshipsRequest.create({
+      updates: relationships.map((r) =>
+        v1.RelationshipUpdate.create({ operation: v1.RelationshipUpdate_Operation.TOUCH, relationship: toV1Relationship(parseRelationship(r)) }),
+      ),
+    }),
+  );
+}
+
 export async function relationshipsOf(client: v1.ZedPromiseClientInterface, resourceType: string): Promise<string[]> {
   const rows = await client.readRelationships(
     v1.ReadRelationshipsRequest.create({ consistency: FULL, relationshipFilter: v1.RelationshipFilter.create({ resourceType }) }),

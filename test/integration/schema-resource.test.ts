@@ -12,7 +12,7 @@ import { FAILED_CREATE_PREFIX } from '../../functions/shared/custom-resource';
 import { closeSpiceDBClients } from '../../functions/shared/spicedb-client';
 import { freePort, loopbackHost } from '../../scripts/rig/net';
 import { startSpiceDB } from '../../scripts/rig/spicedb';
-import { invoke, relationshipsOf, request, SCHEMA_V1, startSchemaRig, type Props, type SchemaRig } from './schema-resource-rig';
+import { invoke, relationshipsOf, request, SCHEMA_V1, startSchemaRig, touchRelationships, type Props, type SchemaRig } from './schema-resource-rig';
 
 let rig: SchemaRig;
 
@@ -119,20 +119,7 @@ describe('Update', () => {
   it('fails a removal blocked by data with SpiceDB\'s text, and the rollback restores the old schema and seed', async () => {
     // Prepare: the seed has readers, and someone else wrote a reader too.
     const { id, props } = await created(rig.props({ Relationships: ['post:r1#writer@user:sid', 'post:r1#reader@user:lena'] }));
-    await rig.client.writeRelationships(
-      v1.WriteRelationshipsRequest.create({
-        updates: [
-          v1.RelationshipUpdate.create({
-            operation: v1.RelationshipUpdate_Operation.TOUCH,
-            relationship: v1.Relationship.create({
-              resource: v1.ObjectReference.create({ objectType: 'post', objectId: 'r1' }),
-              relation: 'reader',
-              subject: v1.SubjectReference.create({ object: v1.ObjectReference.create({ objectType: 'user', objectId: 'outsider' }) }),
-            }),
-          }),
-        ],
-      }),
-    );
+    await touchRelationships(rig.client, ['post:r1#reader@user:outsider']);
     const next = { ...props, Schema: SCHEMA_NO_READER, Relationships: ['post:r1#writer@user:sid'] };
     // Act
     const failed = await update(id, next, props);
@@ -187,20 +174,7 @@ describe('Update', () => {
 
   it('deletes only the seeded relationships that were removed from the list', async () => {
     const { id, props } = await created(rig.props({ Relationships: ['post:s1#reader@user:a', 'post:s1#reader@user:b', 'post:s1#reader@user:c', 'post:s1#writer@user:w'] }));
-    await rig.client.writeRelationships(
-      v1.WriteRelationshipsRequest.create({
-        updates: ['x', 'b2'].map((u) =>
-          v1.RelationshipUpdate.create({
-            operation: v1.RelationshipUpdate_Operation.TOUCH,
-            relationship: v1.Relationship.create({
-              resource: v1.ObjectReference.create({ objectType: 'post', objectId: 's1' }),
-              relation: 'reader',
-              subject: v1.SubjectReference.create({ object: v1.ObjectReference.create({ objectType: 'user', objectId: u }) }),
-            }),
-          }),
-        ),
-      }),
-    );
+    await touchRelationships(rig.client, ['post:s1#reader@user:x', 'post:s1#reader@user:b2']);
     const res = await update(id, { ...props, Relationships: ['post:s1#reader@user:a', 'post:s1#writer@user:w'] }, props);
     expect(res.Status).toBe('SUCCESS');
     expect(res.Data).toMatchObject({ RelationshipsDeleted: '2', RelationshipsTouched: '2' });
@@ -264,20 +238,7 @@ describe('Delete', () => {
 
   it('deletes the seeded relationships (only those) with DeleteMode delete-relationships, and keeps the schema', async () => {
     const { id, props } = await created(rig.props({ DeleteMode: 'delete-relationships', Relationships: ['post:d2#writer@user:sid', 'post:d2#reader@user:lena'] }));
-    await rig.client.writeRelationships(
-      v1.WriteRelationshipsRequest.create({
-        updates: [
-          v1.RelationshipUpdate.create({
-            operation: v1.RelationshipUpdate_Operation.TOUCH,
-            relationship: v1.Relationship.create({
-              resource: v1.ObjectReference.create({ objectType: 'post', objectId: 'd2' }),
-              relation: 'reader',
-              subject: v1.SubjectReference.create({ object: v1.ObjectReference.create({ objectType: 'user', objectId: 'outsider' }) }),
-            }),
-          }),
-        ],
-      }),
-    );
+    await touchRelationships(rig.client, ['post:d2#reader@user:outsider']);
     const res = await invoke(rig, handler, request(rig, 'Delete', props, { physicalId: id }));
     expect(res).toMatchObject({ Status: 'SUCCESS', PhysicalResourceId: id, Data: { RelationshipsDeleted: '2' } });
     expect((await rig.relationships('post')).filter((r) => r.startsWith('post:d2#'))).toEqual(['post:d2#reader@user:outsider']);

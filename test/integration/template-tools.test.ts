@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { component, ROOT } from '../../scripts/rig/components';
 import { loadTemplate, resourcesOfType, type Json } from '../../scripts/rig/template';
-import { withDefaults } from '../helpers/cfn';
+import { WIDEST_PARAMS, withDefaults } from '../helpers/cfn';
 import { runTool, samBuild, toolsPython, type SamBuild } from '../helpers/sam';
 
 const TEMPLATE = path.join(ROOT, 'template.yaml');
@@ -60,22 +60,7 @@ describe('checkov', () => {
   let report: CheckovReport;
   const variants: Record<string, [string, Record<string, string>]> = {
     'template-rds.yaml': [TEMPLATE, {}],
-    'template-postgres-tls-schema.yaml': [
-      TEMPLATE,
-      {
-        Datastore: 'postgres',
-        DatastoreUriSecretArn: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:spicedb-uri-AbCdEf',
-        CertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0d2f9c1e-1111-2222-3333-444455556666',
-        EndpointDnsName: 'spicedb.example.com',
-        HttpGatewayListener: 'true',
-        Schema: 'definition user {}',
-        Relationships: 'document:1#viewer@user:emilia',
-        AssertTrue: 'document:1#view@user:emilia',
-        AssertFalse: 'document:1#view@user:beatrice',
-        SecretsKmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/0d2f9c1e-1111-2222-3333-444455556666',
-        ClientSecurityGroupId: 'sg-0123456789abcdef0',
-      },
-    ],
+    'template-postgres-tls-schema.yaml': [TEMPLATE, WIDEST_PARAMS],
     'template-memory-internet.yaml': [TEMPLATE, { Datastore: 'memory', DesiredCount: '1', LoadBalancerScheme: 'internet-facing', ClientCidr: '203.0.113.7/32' }],
     // Every resource of the VPC template (NAT, endpoints, flow logs); its other modes are subsets.
     'vpc-endpoints-flowlogs.yaml': [VPC_TEMPLATE, { Egress: 'nat-and-endpoints', FlowLogs: 'true' }],

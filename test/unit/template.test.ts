@@ -11,7 +11,7 @@ import { functionBuilds } from '../../scripts/build';
 import { ROOT, versions } from '../../scripts/rig/components';
 import { loadTemplate, resourcesOfType, type Json, type Resource, type Template } from '../../scripts/rig/template';
 import * as drain from '../../functions/shared/drain';
-import { Evaluator, isReadOnlyAction, statementsOf, type Params } from '../helpers/cfn';
+import { Evaluator, EXISTING_POSTGRES_SECRET_ARN, isReadOnlyAction, statementsOf, WIDEST_PARAMS, type Params } from '../helpers/cfn';
 
 const TEMPLATE = path.join(ROOT, 'template.yaml');
 const template: Template = loadTemplate(TEMPLATE);
@@ -22,26 +22,12 @@ const REQUIRED: Params = {
   PrivateSubnetIds: 'subnet-0aaaaaaaaaaaaaaa1,subnet-0aaaaaaaaaaaaaaa2',
   ClientCidr: '10.0.0.0/16',
 };
-const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:spicedb-uri-AbCdEf';
+const SECRET_ARN = EXISTING_POSTGRES_SECRET_ARN;
 
 /** The configurations a user can deploy, as parameter sets. */
 const CONFIGS: Record<string, Params> = {
   'rds (defaults)': { ...REQUIRED },
-  'existing postgres, TLS, gateway, schema, KMS': {
-    ...REQUIRED,
-    Datastore: 'postgres',
-    DatastoreUriSecretArn: SECRET_ARN,
-    CertificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/0d2f9c1e-1111-2222-3333-444455556666',
-    EndpointDnsName: 'spicedb.example.com',
-    HttpGatewayListener: 'true',
-    Schema: 'definition user {}',
-    Relationships: 'document:1#viewer@user:emilia',
-    AssertTrue: 'document:1#view@user:emilia',
-    AssertFalse: 'document:1#view@user:beatrice',
-    SecretsKmsKeyArn: 'arn:aws:kms:us-east-1:123456789012:key/0d2f9c1e-1111-2222-3333-444455556666',
-    ClientSecurityGroupId: 'sg-0123456789abcdef0',
-    Telemetry: 'true',
-  },
+  'existing postgres, TLS, gateway, schema, KMS': { ...REQUIRED, ...WIDEST_PARAMS, Telemetry: 'true' },
   'memory quickstart, internet-facing': {
     ...REQUIRED,
     Datastore: 'memory',
